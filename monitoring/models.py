@@ -1,0 +1,323 @@
+"""The monitoring domain, with the upstream platform's model names.
+
+Project → Deployment → SourceImage (capture) → Event (session); Occurrence ← Detection.
+Deployments and capture sets keep calculated fields so pages never count big tables.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, Max, Min, Q
+from django.urls import reverse
+from django.utils import timezone
+
+DEFAULT_SESSION_TIME_GAP_SECONDS = 7200
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Nullable and signed on purpose: upstream stores it as a free setting, and the
+    # grouping engine falls back to the default (with a warning) when it is not usable.
+    session_time_gap_seconds = models.IntegerField(
+        default=DEFAULT_SESSION_TIME_GAP_SECONDS,
+        null=True,
+        blank=True,
+        help_text="A gap this long or longer between captures starts a new session.",
+    )
+    is_private = models.BooleanField(
+        default=True, help_text="Private projects are visible to their members only."
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("project-detail", args=[self.pk])
+
+
+class ProjectMembership(models.Model):
+    class Role(models.TextChoices):
+        BASIC_MEMBER = "basic_member", "Basic member"
+        PROJECT_MANAGER = "project_manager", "Project manager"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.BASIC_MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="unique_project_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.get_role_display()})"
+
+
+class Deployment(models.Model):
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="deployments", null=True
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Calculated fields, refreshed by update_calculated_fields().
+    captures_count = models.PositiveIntegerField(default=0)
+    events_count = models.PositiveIntegerField(default=0)
+    occurrences_count = models.PositiveIntegerField(default=0)
+    taxa_count = models.PositiveIntegerField(default=0)
+    detections_count = models.PositiveIntegerField(default=0)
+    first_capture_timestamp = models.DateTimeField(null=True, blank=True)
+    last_capture_timestamp = models.DateTimeField(null=True, blank=True)
+    source_images_without_event_count = models.PositiveIntegerField(
+        default=0, help_text="Captures with a timestamp but no session: what Regroup fixes."
+    )
+    source_images_without_timestamp_count = models.PositiveIntegerField(
+        default=0, help_text="Captures with no timestamp: they can't be grouped."
+    )
+    calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        indexes = [
+            # The project rollup lists deployments that have ungrouped captures.
+            models.Index(
+                fields=["project", "source_images_without_event_count"],
+                name="deployment_ungrouped_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployment-detail", args=[self.project_id, self.pk])
+
+    def update_calculated_fields(self, save: bool = True) -> None:
+        captures = SourceImage.objects.filter(deployment=self).aggregate(
+            total=Count("pk"),
+            first=Min("timestamp"),
+            last=Max("timestamp"),
+            without_event=Count("pk", filter=Q(event__isnull=True, timestamp__isnull=False)),
+            without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
+        )
+        occurrences = Occurrence.objects.filter(deployment=self).aggregate(
+            total=Count("pk"), taxa=Count("determination", distinct=True)
+        )
+        self.captures_count = captures["total"]
+        self.first_capture_timestamp = captures["first"]
+        self.last_capture_timestamp = captures["last"]
+        self.source_images_without_event_count = captures["without_event"]
+        self.source_images_without_timestamp_count = captures["without_timestamp"]
+        self.events_count = Event.objects.filter(deployment=self).count()
+        self.occurrences_count = occurrences["total"]
+        self.taxa_count = occurrences["taxa"]
+        self.detections_count = Detection.objects.filter(source_image__deployment=self).count()
+        self.calculated_fields_updated_at = timezone.now()
+        if save:
+            self.save(update_fields=[*CALCULATED_DEPLOYMENT_FIELDS, "updated_at"])
+
+
+CALCULATED_DEPLOYMENT_FIELDS = [
+    "captures_count",
+    "events_count",
+    "occurrences_count",
+    "taxa_count",
+    "detections_count",
+    "first_capture_timestamp",
+    "last_capture_timestamp",
+    "source_images_without_event_count",
+    "source_images_without_timestamp_count",
+    "calculated_fields_updated_at",
+]
+
+
+class Event(models.Model):
+    """A monitoring session: a deployment's captures grouped by time gaps."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    # Unique per deployment. Upstream keys sessions by start date, which merges two
+    # sessions that start on the same day; the start time keeps them apart.
+    group_by = models.CharField(max_length=64)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    captures_count = models.PositiveIntegerField(default=0)
+    detections_count = models.PositiveIntegerField(default=0)
+    occurrences_count = models.PositiveIntegerField(default=0)
+    calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "start", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "group_by"], name="unique_event_group_by_per_deployment"
+            )
+        ]
+        indexes = [models.Index(fields=["deployment", "start"], name="event_deployment_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.deployment} · {self.start:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("session-detail", args=[self.project_id, self.pk])
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def update_calculated_fields(self, save: bool = True) -> None:
+        captures = self.captures.aggregate(
+            total=Count("pk"), first=Min("timestamp"), last=Max("timestamp")
+        )
+        self.captures_count = captures["total"]
+        if captures["first"] is not None:
+            self.start, self.end = captures["first"], captures["last"]
+        self.detections_count = Detection.objects.filter(source_image__event=self).count()
+        self.occurrences_count = self.occurrences.count()
+        self.calculated_fields_updated_at = timezone.now()
+        if save:
+            self.save(update_fields=CALCULATED_EVENT_FIELDS)
+
+
+CALCULATED_EVENT_FIELDS = [
+    "start",
+    "end",
+    "captures_count",
+    "detections_count",
+    "occurrences_count",
+    "calculated_fields_updated_at",
+]
+
+
+class SourceImage(models.Model):
+    """A capture: one photo taken by a deployment's camera."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="captures")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="captures")
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="captures"
+    )
+    timestamp = models.DateTimeField(null=True, blank=True)
+    path = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "timestamp", "pk"]
+        indexes = [
+            models.Index(fields=["deployment", "timestamp"], name="capture_deployment_time_idx"),
+            models.Index(fields=["event", "timestamp"], name="capture_event_time_idx"),
+            # Captures Regroup can fix, per deployment: small even when the table is huge.
+            models.Index(
+                fields=["deployment", "timestamp"],
+                condition=Q(event__isnull=True),
+                name="capture_without_event_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Taxon(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    rank = models.CharField(max_length=32, default="species")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "taxa"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Occurrence(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="occurrences")
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="occurrences")
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    determination = models.ForeignKey(
+        Taxon, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+    )
+    determination_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["project", "event"], name="occurrence_project_event_idx"),
+            models.Index(fields=["deployment", "event"], name="occurrence_deploy_event_idx"),
+            models.Index(fields=["event", "determination"], name="occurrence_event_taxon_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Occurrence #{self.pk}"
+
+
+class Detection(models.Model):
+    source_image = models.ForeignKey(
+        SourceImage, on_delete=models.CASCADE, related_name="detections"
+    )
+    occurrence = models.ForeignKey(
+        Occurrence, on_delete=models.CASCADE, null=True, blank=True, related_name="detections"
+    )
+    bbox = models.JSONField(null=True, blank=True, help_text="[x1, y1, x2, y2] in pixels")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["occurrence", "source_image"], name="detection_occurrence_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"Detection #{self.pk}"
+
+
+class SourceImageCollection(models.Model):
+    """A capture set: a sample of a project's captures, filled by its method."""
+
+    class Method(models.TextChoices):
+        RANDOM = "random", "Random sample"
+        INTERVAL = "interval", "Every Nth capture"
+        DATE_RANGE = "date_range", "Captures in a date range"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="capture_sets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    method = models.CharField(max_length=32, choices=Method.choices, default=Method.RANDOM)
+    kwargs = models.JSONField(
+        default=dict, blank=True, help_text='The method\'s parameters, e.g. {"size": 100}.'
+    )
+    images = models.ManyToManyField(SourceImage, blank=True, related_name="collections")
+    source_images_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = "capture set"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def update_calculated_fields(self, save: bool = True) -> None:
+        self.source_images_count = self.images.count()
+        if save:
+            self.save(update_fields=["source_images_count", "updated_at"])

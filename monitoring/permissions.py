@@ -1,0 +1,40 @@
+"""Who may see and act on a project.
+
+Private projects are visible to members only; public projects are readable by anyone.
+Acting (regroup, populate, cancel or retry jobs) needs the project manager role or staff.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from .models import Project, ProjectMembership
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def visible_projects(user: User) -> QuerySet[Project]:
+    projects = Project.objects.all()
+    if user.is_staff:
+        return projects
+    if not user.is_authenticated:
+        return projects.filter(is_private=False)
+    return projects.filter(Q(is_private=False) | Q(memberships__user=user)).distinct()
+
+
+def role_in(user: User, project: Project) -> str | None:
+    if not user.is_authenticated:
+        return None
+    return (
+        ProjectMembership.objects.filter(project=project, user=user)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def can_manage(user: User, project: Project) -> bool:
+    """Regroup, populate, cancel and retry are for project managers and staff."""
+    if user.is_staff:
+        return True
+    return role_in(user, project) == ProjectMembership.Role.PROJECT_MANAGER
