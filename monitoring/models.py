@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -147,6 +148,30 @@ CALCULATED_DEPLOYMENT_FIELDS = [
 ]
 
 
+def _count_per_event(queryset: models.QuerySet, event_path: str) -> Coalesce:
+    """A correlated COUNT of `queryset` rows whose `event_path` is the outer session."""
+    rows = queryset.filter(**{event_path: OuterRef("pk")}).order_by().values(event_path)
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
+
+
+class EventQuerySet(models.QuerySet):
+    def update_calculated_fields(self) -> int:
+        """Refresh the cached start, end and counts of these sessions in one statement.
+
+        A session with no captures left keeps its old start and end (the columns are
+        required); it is either deleted by the regroup or still holds occurrences.
+        """
+        captures = SourceImage.objects.filter(event=OuterRef("pk")).order_by().values("event")
+        return self.update(
+            start=Coalesce(Subquery(captures.annotate(t=Min("timestamp")).values("t")), F("start")),
+            end=Coalesce(Subquery(captures.annotate(t=Max("timestamp")).values("t")), F("end")),
+            captures_count=_count_per_event(SourceImage.objects.all(), "event"),
+            detections_count=_count_per_event(Detection.objects.all(), "source_image__event"),
+            occurrences_count=_count_per_event(Occurrence.objects.all(), "event"),
+            calculated_fields_updated_at=timezone.now(),
+        )
+
+
 class Event(models.Model):
     """A monitoring session: a deployment's captures grouped by time gaps."""
 
@@ -161,6 +186,8 @@ class Event(models.Model):
     detections_count = models.PositiveIntegerField(default=0)
     occurrences_count = models.PositiveIntegerField(default=0)
     calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["deployment", "start", "pk"]
@@ -181,18 +208,9 @@ class Event(models.Model):
     def duration(self) -> timedelta:
         return self.end - self.start
 
-    def update_calculated_fields(self, save: bool = True) -> None:
-        captures = self.captures.aggregate(
-            total=Count("pk"), first=Min("timestamp"), last=Max("timestamp")
-        )
-        self.captures_count = captures["total"]
-        if captures["first"] is not None:
-            self.start, self.end = captures["first"], captures["last"]
-        self.detections_count = Detection.objects.filter(source_image__event=self).count()
-        self.occurrences_count = self.occurrences.count()
-        self.calculated_fields_updated_at = timezone.now()
-        if save:
-            self.save(update_fields=CALCULATED_EVENT_FIELDS)
+    def update_calculated_fields(self) -> None:
+        Event.objects.filter(pk=self.pk).update_calculated_fields()
+        self.refresh_from_db(fields=CALCULATED_EVENT_FIELDS)
 
 
 CALCULATED_EVENT_FIELDS = [
