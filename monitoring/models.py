@@ -109,7 +109,13 @@ class Deployment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deployment-detail", args=[self.project_id, self.pk])
 
-    def update_calculated_fields(self, save: bool = True) -> None:
+    def update_calculated_fields(self, save: bool = True) -> bool:
+        """Recount the stored numbers; save them if asked and if any changed.
+
+        Returns whether any number changed, so a refresh that finds nothing new writes
+        nothing (a second regroup must not write).
+        """
+        before = [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
         captures = SourceImage.objects.filter(deployment=self).aggregate(
             total=Count("pk"),
             first=Min("timestamp"),
@@ -129,9 +135,14 @@ class Deployment(models.Model):
         self.occurrences_count = occurrences["total"]
         self.taxa_count = occurrences["taxa"]
         self.detections_count = Detection.objects.filter(source_image__deployment=self).count()
-        self.calculated_fields_updated_at = timezone.now()
-        if save:
-            self.save(update_fields=[*CALCULATED_DEPLOYMENT_FIELDS, "updated_at"])
+        changed = before != [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
+        if changed or self.calculated_fields_updated_at is None:
+            self.calculated_fields_updated_at = timezone.now()
+            if save:
+                self.save(
+                    update_fields=[*CALCULATED_DEPLOYMENT_FIELDS, "calculated_fields_updated_at"]
+                )
+        return changed
 
 
 CALCULATED_DEPLOYMENT_FIELDS = [
@@ -144,7 +155,6 @@ CALCULATED_DEPLOYMENT_FIELDS = [
     "last_capture_timestamp",
     "source_images_without_event_count",
     "source_images_without_timestamp_count",
-    "calculated_fields_updated_at",
 ]
 
 
