@@ -1,4 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from .models import (
     Deployment,
@@ -11,6 +14,7 @@ from .models import (
     SourceImageCollection,
     Taxon,
 )
+from .tasks import refresh_deployment_counts
 
 
 class ProjectMembershipInline(admin.TabularInline):
@@ -39,6 +43,29 @@ class DeploymentAdmin(admin.ModelAdmin):
     list_filter = ["project"]
     search_fields = ["name"]
     readonly_fields = ["calculated_fields_updated_at"]
+    actions = ["refresh_counts_in_background"]
+
+    @admin.action(description="Refresh stored counts in the background")
+    def refresh_counts_in_background(
+        self, request: HttpRequest, queryset: QuerySet[Deployment]
+    ) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        for deployment_id in ids:
+            # After commit: a worker must never pick up a message before the rows it reads
+            # are visible to it.
+            refresh_deployment_counts.delay_on_commit(deployment_id)
+        self.message_user(
+            request,
+            ngettext(
+                "Queued a refresh of the stored counts of %(count)d deployment. "
+                "The numbers update when a worker has run it.",
+                "Queued a refresh of the stored counts of %(count)d deployments. "
+                "The numbers update when a worker has run them.",
+                len(ids),
+            )
+            % {"count": len(ids)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Event)
