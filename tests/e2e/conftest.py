@@ -1,0 +1,68 @@
+"""Browser tests: Playwright driving Debian's Chromium against pytest-django's live_server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.test import Client
+from playwright.sync_api import Page
+
+# Playwright's sync API runs an event loop in the test's thread, and Django refuses ORM
+# calls from a thread with a running loop. Tests here create their data with the ORM
+# while driving the browser, so allow it, in browser tests only.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+# Longest wait for anything a page should show: generous for a loaded CI machine, and
+# never a fixed sleep.
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    # `playwright install` cannot download browsers here; Debian's Chromium is the browser.
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium.")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless=new",
+            # Tests run as root, where Chromium's sandbox cannot start.
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            # The machine has no network but localhost: stop Chromium reaching out, which
+            # otherwise fails, many times over, at every start.
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+def wait_for_htmx(page: Page, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until htmx has no request in flight and no swap or settle under way."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')",
+        timeout=timeout,
+    )
+
+
+def sign_in_with_cookie(page: Page, live_server_url: str, user: AbstractBaseUser) -> None:
+    """Sign `user` in by session cookie, for tests where the sign-in form is not under test."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server_url,
+            }
+        ]
+    )
