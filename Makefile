@@ -1,0 +1,81 @@
+# make demo: the app with a real worker on SQLite and the filesystem broker, no server needed.
+# make test: the whole suite, browser tests and real worker included.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# Leave empty to use the first of python3, python3.13, python3.12, python3.11 that is 3.11+.
+PYTHON ?=
+CHROMIUM := /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: help install chromium migrate demo test lint bench constraints
+
+help:
+	@echo "make demo    run the app and a worker at http://localhost:$(PORT) (Ctrl-C stops both)"
+	@echo "make test    run the whole test suite"
+	@echo "make install | migrate | lint | bench | constraints"
+
+install: $(VENV)/.installed chromium
+
+$(BIN)/python:
+	@py=""; \
+	for candidate in $(PYTHON) python3 python3.13 python3.12 python3.11; do \
+	  if "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+	    py=$$candidate; break; \
+	  fi; \
+	done; \
+	if [ -z "$$py" ]; then echo "Python 3.11 or newer is needed; set PYTHON=/path/to/python3.x" >&2; exit 1; fi; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV)
+
+# The stamp makes install idempotent: pip runs again only when the dependencies change.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# Playwright cannot download its own browsers here, so the browser tests use Debian's.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "Note: $(CHROMIUM) is missing and this is not root; the browser tests (tests/e2e)"; \
+	  echo "      will fail until someone runs: sudo apt-get install chromium"; \
+	fi
+
+migrate: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput
+
+demo: install migrate
+	$(BIN)/python manage.py seed_demo
+	PORT=$(PORT) bin/demo
+
+# A fresh VAR_DIR per run unless one is given: the tests' SQLite file and broker folders
+# then never meet a running demo's, nor another test run's.
+test: install
+	@var_dir=$${VAR_DIR:-$$(mktemp -d "$${TMPDIR:-/tmp}/ungrouped-captures-test.XXXXXX")}; \
+	echo "VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS)"; \
+	VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	[ -n "$$VAR_DIR" ] || rm -rf "$$var_dir"; \
+	exit $$status
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/run.py
+
+# Pin what is installed now, after a deliberate upgrade or a new dependency.
+constraints: $(VENV)/.installed
+	@{ echo "# Versions the suite last passed with; 'make install' installs with -c constraints.txt."; \
+	   echo "# Regenerate after changing pyproject.toml: make constraints"; \
+	   $(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@touch $(VENV)/.installed
