@@ -26,7 +26,8 @@ TIMEOUT_MS = 10_000
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     # `playwright install` cannot download browsers here; Debian's Chromium is the browser.
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium.")
+        # Fail rather than skip: a suite that quietly drops its browser tests looks green.
+        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium.")
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
