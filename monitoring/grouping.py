@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery
 
 from .locks import deployment_lock
 from .models import (
@@ -39,6 +39,7 @@ MAX_SESSION_LENGTH = timedelta(hours=24)
 # chunks. Whole sessions go in a chunk, so one very long session makes a bigger chunk.
 CHUNK_CAPTURES = 5_000
 STREAM_ROWS = 20_000
+RELINK_BATCH = 1_000
 
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -335,33 +336,33 @@ class _Regroup:
 def relink_occurrences(deployment: Deployment) -> tuple[int, set[int]]:
     """Set each occurrence's session to that of its earliest detection's capture.
 
-    Returns how many occurrences changed and the sessions they left or joined. Writes only
-    the occurrences whose session differs (NULL-safe), in one statement.
+    Returns how many occurrences changed and the sessions they left or joined. Reads each
+    occurrence's wanted session once (one correlated lookup per occurrence, by index) and
+    writes only the occurrences whose session differs, grouped by their new session.
     """
     earliest = Subquery(
         Detection.objects.filter(occurrence=OuterRef("pk"))
         .order_by(F("source_image__timestamp").asc(nulls_last=True), "pk")
         .values("source_image__event")[:1]
     )
-    stale = (
+    wanted = (
         Occurrence.objects.filter(deployment=deployment)
         .filter(Exists(Detection.objects.filter(occurrence=OuterRef("pk"))))
         .annotate(session=earliest)
-        .filter(
-            Q(event__isnull=True, session__isnull=False)
-            | Q(event__isnull=False, session__isnull=True)
-            | (Q(event__isnull=False, session__isnull=False) & ~Q(event=F("session")))
-        )
+        .order_by()
+        .values_list("pk", "event_id", "session")
     )
-    sessions = {
-        event_id
-        for pair in stale.values_list("event_id", "session").distinct()
-        for event_id in pair
-        if event_id is not None
-    }
-    if not sessions:
-        return 0, set()
-    relinked = Occurrence.objects.filter(pk__in=stale.values("pk")).update(event=earliest)
+    moves: dict[int | None, list[int]] = {}
+    sessions: set[int] = set()
+    for pk, current, session in wanted.iterator(chunk_size=STREAM_ROWS):
+        if current != session:
+            moves.setdefault(session, []).append(pk)
+            sessions.update(event_id for event_id in (current, session) if event_id)
+    relinked = 0
+    for session, pks in moves.items():
+        for start in range(0, len(pks), RELINK_BATCH):
+            batch = pks[start : start + RELINK_BATCH]
+            relinked += Occurrence.objects.filter(pk__in=batch).update(event_id=session)
     return relinked, sessions
 
 
