@@ -1,0 +1,52 @@
+"""GET filters for list pages, limited to one project's rows.
+
+A value that isn't a row of this project (not a number, or another project's id) is
+ignored and the page says so; the other filters still apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from monitoring.models import Event, Project, Taxon
+
+NO_SESSION = "none"
+
+
+class DeploymentFilterForm(forms.Form):
+    # Error messages stay unused: the templates word the notice for each field.
+    deployment = forms.ModelChoiceField(queryset=None, required=False)
+
+    def __init__(self, data: Any, *, project: Project) -> None:
+        super().__init__(data)
+        self.project = project
+        self.fields["deployment"].queryset = project.deployments.all()
+
+
+class OccurrenceFilterForm(DeploymentFilterForm):
+    # An id, or NO_SESSION for occurrences without a session. Checked by hand because
+    # the select lists only some sessions, while links may name any of the project's.
+    session = forms.CharField(required=False)
+    taxon = forms.ModelChoiceField(queryset=None, required=False)
+
+    def __init__(self, data: Any, *, project: Project) -> None:
+        super().__init__(data, project=project)
+        self.fields["taxon"].queryset = project_taxa(project)
+
+    def clean_session(self) -> Event | str | None:
+        value = self.cleaned_data["session"]
+        if value in ("", NO_SESSION):
+            return value or None
+        try:
+            return self.project.events.get(pk=int(value))
+        except (ValueError, Event.DoesNotExist) as error:
+            raise ValidationError("Not a session of this project.", code="invalid") from error
+
+
+def project_taxa(project: Project) -> QuerySet[Taxon]:
+    """Taxa determined for at least one of the project's occurrences."""
+    return Taxon.objects.filter(occurrences__project=project).distinct()
