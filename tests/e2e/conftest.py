@@ -46,6 +46,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
+@pytest.fixture
+def page(page: Page) -> Page:
+    # Playwright's actions wait up to 30 s by default; a page that has not shown what we
+    # need in TIMEOUT_MS is broken, and the test should say so sooner.
+    page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
 def wait_for_htmx(page: Page, timeout: float = TIMEOUT_MS) -> None:
     """Wait until htmx has no request in flight and no swap or settle under way."""
     page.wait_for_function(
