@@ -93,12 +93,13 @@ def write_queries(queries: CaptureQueriesContext) -> list[str]:
 
 
 # Steps between consecutive captures, chosen to hit the rules' edges: duplicates (0),
-# just under, at and just over the gap, and hourly streams that run past 24 hours.
-steps = st.sampled_from([0, 0, 1, 60, 600, 3600, GAP - 1, GAP, GAP + 1, 86_400])
+# a microsecond, just under, at and just over the gap, and hourly streams that run past
+# 24 hours.
+steps = st.sampled_from([0, 0, 0.000001, 1, 60, 600, 3600, GAP - 0.000001, GAP, GAP + 1, 86_400])
 
 
 class TestRulesProperty(HypothesisTestCase):
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
         gaps=st.lists(steps, min_size=1, max_size=60),
         missing=st.lists(st.booleans(), max_size=60),
