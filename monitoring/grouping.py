@@ -101,12 +101,14 @@ class EpochMicroseconds(Func):
         )
 
     def as_sqlite(self, compiler, connection, **extra):
-        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC; pad a missing fraction.
+        # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC. strftime works in
+        # milliseconds and would round .999999 up, so it gets the whole seconds only and
+        # the fraction (padded when missing) is added exactly.
         return self.as_sql(
             compiler,
             connection,
-            template="(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) * 1000000"
-            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))",
+            template="(CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER)"
+            " * 1000000 + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))",
         )
 
 
