@@ -165,9 +165,10 @@ class Snapshot:
                 [self.deployment.pk],
             )
         self.deployment.update_calculated_fields()
+        # Each step starts from the same physical state: no dead rows left by the last one.
         with connection.cursor() as cursor:
             cursor.execute(
-                "ANALYZE monitoring_sourceimage, monitoring_event, monitoring_occurrence"
+                "VACUUM ANALYZE monitoring_sourceimage, monitoring_event, monitoring_occurrence"
             )
 
 

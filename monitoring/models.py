@@ -262,10 +262,20 @@ CALCULATED_EVENT_FIELDS = [
 class SourceImage(models.Model):
     """A capture: one photo taken by a deployment's camera."""
 
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="captures")
+    # No single-column indexes on deployment and event: the (deployment, timestamp) and
+    # (event, timestamp) indexes serve those lookups, and every index on `event` is one
+    # more write for each capture a regroup moves.
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="captures", db_index=False
+    )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="captures")
     event = models.ForeignKey(
-        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="captures"
+        Event,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="captures",
+        db_index=False,
     )
     timestamp = models.DateTimeField(null=True, blank=True)
     path = models.CharField(max_length=1024)
