@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_htmx",
     "monitoring",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -149,3 +150,24 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Captures a regroup writes per transaction; it reports progress and honours a cancel
+# between chunks. Whole sessions go in a chunk, so one very long session makes a bigger one.
+REGROUP_CHUNK_CAPTURES = int(os.environ.get("REGROUP_CHUNK_CAPTURES", "5000"))
+
+# Jobs. A running job saves its progress at most this often (and always at a stage's end).
+JOBS_PROGRESS_SAVE_SECONDS = float(os.environ.get("JOBS_PROGRESS_SAVE_SECONDS", "1"))
+# An active job that shows no sign of life for this long is marked failed by the reaper,
+# so a worker killed mid-job never leaves it "running" forever; it can then be retried.
+JOBS_STALE_AFTER_SECONDS = int(os.environ.get("JOBS_STALE_AFTER_SECONDS", "600"))
+JOBS_REAP_EVERY_SECONDS = int(os.environ.get("JOBS_REAP_EVERY_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": JOBS_REAP_EVERY_SECONDS},
+}
+# A job's message is acknowledged only once it has run; if the worker dies, brokers that
+# can (RabbitMQ at once, Redis after the visibility timeout) deliver it again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A running job's worker marks it alive this often, even during one long statement.
+JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "15"))

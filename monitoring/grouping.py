@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -45,9 +46,6 @@ logger = logging.getLogger(__name__)
 MAX_SESSION_LENGTH = timedelta(hours=24)
 MICROSECONDS = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Captures written per transaction; progress is reported and a stop is honoured between
-# chunks. Whole sessions go in a chunk, so one very long session makes a bigger chunk.
-CHUNK_CAPTURES = 5_000
 STREAM_ROWS = 20_000
 RELINK_BATCH = 1_000
 
@@ -451,7 +449,7 @@ def _chunks(groups: list[_Group]) -> Iterable[list[_Group]]:
     for group in groups:
         chunk.append(group)
         size += group.captures_to_write
-        if size >= CHUNK_CAPTURES:
+        if size >= settings.REGROUP_CHUNK_CAPTURES:
             yield chunk
             chunk, size = [], 0
     if chunk:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from monitoring.models import Deployment, Project, ProjectMembership
+from tests.worker_process import CeleryWorker, running_worker
 
 PASSWORD = "correct-horse-battery"
 
@@ -45,3 +50,14 @@ def member(project):
 @pytest.fixture
 def outsider(db):
     return _user("outsider")
+
+
+@pytest.fixture
+def live_worker(transactional_db: None, tmp_path: Path) -> Iterator[CeleryWorker]:
+    """A real Celery worker process on the test database, stopped after the test.
+
+    Needs committed data (hence `transactional_db`): the worker has its own connection and
+    cannot see a test's open transaction.
+    """
+    with running_worker(connection.settings_dict, tmp_path / "worker") as worker:
+        yield worker

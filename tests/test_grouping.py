@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
-from monitoring import grouping
 from monitoring.grouping import regroup_deployment
 from monitoring.locks import DeploymentBusy, deployment_lock
 from monitoring.models import (
@@ -271,6 +270,18 @@ def test_two_sessions_on_one_calendar_date_stay_two_and_one_capture_is_a_session
 
 
 @pytest.mark.django_db
+def test_continuous_monitoring_is_cut_every_24_hours(deployment):
+    # A capture every hour for three days: never a gap, but a session holds at most 24 h
+    # after its first capture (exactly 24 h later still belongs to it).
+    hourly = [START + timedelta(hours=hour) for hour in range(72)]
+    captures = add_captures(deployment, hourly)
+
+    regroup_deployment(deployment)
+
+    assert sessions_of(captures) == [set(range(0, 25)), set(range(25, 50)), set(range(50, 72))]
+
+
+@pytest.mark.django_db
 def test_a_capture_that_lost_its_timestamp_leaves_its_session(deployment):
     captures = add_captures(deployment, nights(0, 1))
     regroup_deployment(deployment)
@@ -299,8 +310,8 @@ def test_an_unusable_gap_setting_falls_back_with_a_warning(project, deployment, 
 
 
 @pytest.mark.django_db
-def test_progress_is_reported_and_a_stop_leaves_consistent_data(monkeypatch, deployment):
-    monkeypatch.setattr(grouping, "CHUNK_CAPTURES", 12)
+def test_progress_is_reported_and_a_stop_leaves_consistent_data(settings, deployment):
+    settings.REGROUP_CHUNK_CAPTURES = 12
     captures = add_captures(deployment, nights(0, 10))
     reports: list[tuple[int, int]] = []
 

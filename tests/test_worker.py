@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.urls import reverse
 
 from monitoring.models import Deployment, Event, SourceImage
 from monitoring.tasks import refresh_deployment_counts
-from tests.worker_process import CeleryWorker, database_url_for, running_worker
+from tests.worker_process import CeleryWorker, database_url_for
 
 START = datetime(2024, 6, 1, 22, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def live_worker(transactional_db: None, tmp_path: Path) -> Iterator[CeleryWorker]:
-    """A real Celery worker process on the test database, stopped after the test.
-
-    Needs committed data (hence `transactional_db`): the worker has its own connection and
-    cannot see a test's open transaction.
-    """
-    with running_worker(connection.settings_dict, tmp_path / "worker") as worker:
-        yield worker
 
 
 def add_captures(deployment: Deployment) -> None:

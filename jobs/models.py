@@ -1,0 +1,164 @@
+"""Jobs: the unit users see for work that runs on a worker (upstream names).
+
+A Job has a type from the registry, a target (a deployment or a capture set), a status,
+progress by stages with named statistics, a result, and log lines written as it runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    CREATED = "CREATED", "Created"
+    PENDING = "PENDING", "Waiting for a worker"
+    STARTED = "STARTED", "Running"
+    SUCCESS = "SUCCESS", "Succeeded"
+    FAILURE = "FAILURE", "Failed"
+    CANCELLING = "CANCELLING", "Cancelling"
+    REVOKED = "REVOKED", "Cancelled"
+
+
+ACTIVE_STATUSES = [
+    JobStatus.CREATED,
+    JobStatus.PENDING,
+    JobStatus.STARTED,
+    JobStatus.CANCELLING,
+]
+FINAL_STATUSES = [JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED]
+
+REGROUP_JOB = "regroup_sessions"
+POPULATE_JOB = "populate_capture_set"
+
+
+class JobQuerySet(models.QuerySet):
+    def active(self) -> JobQuerySet:
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def stale(self, now=None) -> JobQuerySet:
+        """Active jobs that have not shown a sign of life for JOBS_STALE_AFTER_SECONDS."""
+        now = now or timezone.now()
+        cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
+        return self.active().filter(heartbeat_at__lt=cutoff)
+
+
+class Job(models.Model):
+    name = models.CharField(max_length=255)
+    job_type_key = models.CharField(max_length=64)
+    project = models.ForeignKey("monitoring.Project", on_delete=models.CASCADE, related_name="jobs")
+    deployment = models.ForeignKey(
+        "monitoring.Deployment",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    source_image_collection = models.ForeignKey(
+        "monitoring.SourceImageCollection",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.CREATED)
+    progress = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life from the worker running it; the reaper fails jobs that go quiet.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    task_id = models.CharField(max_length=255, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="job_project_created_idx"),
+            models.Index(
+                fields=["deployment", "job_type_key"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="job_active_by_deployment_idx",
+            ),
+        ]
+        constraints = [
+            # Two clicks, two tabs or two users get the same regroup, never two.
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=Q(job_type_key=REGROUP_JOB, status__in=ACTIVE_STATUSES),
+                name="one_active_regroup_per_deployment",
+            ),
+            models.UniqueConstraint(
+                fields=["source_image_collection"],
+                condition=Q(job_type_key=POPULATE_JOB, status__in=ACTIVE_STATUSES),
+                name="one_active_populate_per_capture_set",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("job-detail", args=[self.project_id, self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (JobStatus.CREATED, JobStatus.PENDING, JobStatus.STARTED)
+
+    @property
+    def can_retry(self) -> bool:
+        return self.status in (JobStatus.FAILURE, JobStatus.REVOKED)
+
+    @property
+    def target(self):
+        return self.deployment or self.source_image_collection
+
+    def log(self, message: str, level: str = "INFO") -> JobLog:
+        return JobLog.objects.create(job=self, level=level, message=message)
+
+    def last_error(self) -> JobLog | None:
+        return self.logs.filter(level=JobLog.Level.ERROR).order_by("-pk").first()
+
+
+class JobLog(models.Model):
+    class Level(models.TextChoices):
+        INFO = "INFO", "Info"
+        WARNING = "WARNING", "Warning"
+        ERROR = "ERROR", "Error"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs")
+    created_at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["job", "-id"], name="joblog_job_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%H:%M:%S} {self.level} {self.message}"

@@ -1,0 +1,39 @@
+"""Job type: fill a capture set by its method (wraps monitoring.capture_sets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring.capture_sets import CaptureSetError, PopulateStopped, populate_collection
+
+from .models import POPULATE_JOB, Job, JobStatus
+from .registry import JobContext, JobError, JobStopped, JobType, register
+
+
+def run(context: JobContext) -> dict[str, Any]:
+    collection = context.job.source_image_collection
+    if collection is None:
+        raise JobError("The capture set of this job no longer exists.")
+    stage = context.progress.add_stage("populate", "Add captures to the set", "captures")
+    context.log(f"Populating {collection} ({collection.get_method_display().lower()}).")
+    stage.start()
+    try:
+        added = populate_collection(
+            collection, progress=stage.update, should_stop=context.should_stop
+        )
+    except CaptureSetError as error:
+        raise JobError(str(error)) from None
+    except PopulateStopped as stopped:
+        stage.finish(status=JobStatus.REVOKED)
+        raise JobStopped(f"{stopped} The capture set is unchanged.") from None
+    stage.set_stats(**{"Captures in the set": added})
+    stage.finish()
+    context.log(f"{collection} now holds {added:,} captures.")
+    return {"captures": added}
+
+
+def describe(job: Job) -> str:
+    return f"Populate capture set {job.source_image_collection}"
+
+
+register(JobType(key=POPULATE_JOB, name="Populate capture set", run=run, describe=describe))

@@ -1,0 +1,124 @@
+"""Run one job on a worker, recording every status change, and keep it alive or reap it.
+
+A job's message is acknowledged late, so a broker may deliver it again after a worker
+died. The job row decides what happens then: a final or cancelled job is not run again,
+a job another live worker is running is left alone, and a job whose worker went quiet is
+resumed (the work is idempotent, so a rerun completes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import FINAL_STATUSES, Job, JobLog, JobStatus
+from .progress import JobProgress
+from .registry import JobContext, JobError, JobStopped, get_job_type
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(job_id: int) -> None:
+    job = _claim(job_id)
+    if job is None:
+        return
+    job_type = get_job_type(job.job_type_key)
+    context = JobContext(job=job, progress=JobProgress(job), should_stop=lambda: _cancelling(job))
+    try:
+        with _heartbeat(job.pk):
+            result = job_type.run(context)
+    except JobStopped as stopped:
+        _finish(job, JobStatus.REVOKED, str(stopped), JobLog.Level.WARNING)
+    except JobError as error:
+        _finish(job, JobStatus.FAILURE, str(error), JobLog.Level.ERROR)
+    except Exception as error:  # any crash must end the job, visibly
+        logger.exception("Job %s failed", job.pk)
+        job.log(traceback.format_exc(limit=8), JobLog.Level.ERROR)
+        _finish(job, JobStatus.FAILURE, f"Failed: {error}", JobLog.Level.ERROR)
+    else:
+        _finish(job, JobStatus.SUCCESS, "Finished.", JobLog.Level.INFO, result=result)
+
+
+def _claim(job_id: int) -> Job | None:
+    """Mark the job started, unless it must not run; return it if this worker runs it."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            logger.warning("Job %s does not exist; nothing to run.", job_id)
+            return None
+        if job.status in FINAL_STATUSES:
+            logger.info("Job %s is %s; not running it again.", job_id, job.status)
+            return None
+        if job.status == JobStatus.CANCELLING:
+            _finish(job, JobStatus.REVOKED, "Cancelled before it started.", JobLog.Level.WARNING)
+            return None
+        resumed = job.status == JobStatus.STARTED
+        if resumed and not Job.objects.stale(now).filter(pk=job.pk).exists():
+            logger.info("Job %s is running on a live worker; ignoring a redelivery.", job_id)
+            return None
+        job.status = JobStatus.STARTED
+        job.started_at = job.started_at if resumed else now
+        job.heartbeat_at = now
+        job.attempts += 1
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "updated_at"])
+    where = socket.gethostname()
+    if resumed:
+        job.log(f"Resumed on {where} after its worker stopped answering (run {job.attempts}).")
+    else:
+        job.log(f"Started on {where} (run {job.attempts}).")
+    return job
+
+
+def _cancelling(job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLING).exists()
+
+
+def _finish(job: Job, status: str, message: str, level: str, result: dict | None = None) -> None:
+    now = timezone.now()
+    fields = {"status": status, "finished_at": now, "heartbeat_at": now, "updated_at": now}
+    if result is not None:
+        fields["result"] = result
+    # Only from a running status: if the reaper failed this run meanwhile (and perhaps a
+    # retry started), the job's status is no longer this run's to set.
+    running = [JobStatus.STARTED, JobStatus.CANCELLING]
+    if not Job.objects.filter(pk=job.pk, status__in=running).update(**fields):
+        message = f"This run ended after the job had been marked {job.status.lower()}: {message}"
+    job.refresh_from_db()
+    job.log(message, level)
+
+
+@contextmanager
+def _heartbeat(job_id: int) -> Iterator[None]:
+    """Beat every JOBS_HEARTBEAT_SECONDS from a thread while the job runs.
+
+    Long single statements (a big relink) report no progress; the beat still shows the
+    worker is alive. A killed worker stops beating, and the reaper notices.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
+                try:
+                    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
+                except Exception:  # a busy database: try again at the next beat
+                    logger.warning("Heartbeat of job %s failed", job_id, exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
