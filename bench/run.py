@@ -133,7 +133,8 @@ class Snapshot:
                 cursor.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
             cursor.execute("DROP TABLE IF EXISTS bench_events")
             cursor.execute(
-                "CREATE TABLE bench_events AS SELECT * FROM monitoring_event WHERE deployment_id = %s",
+                "CREATE TABLE bench_events AS "
+                "SELECT * FROM monitoring_event WHERE deployment_id = %s",
                 [self.deployment.pk],
             )
 
