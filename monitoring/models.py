@@ -14,6 +14,8 @@ from django.db.models import Count, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .capture_nights import count_capture_nights
+
 DEFAULT_SESSION_TIME_GAP_SECONDS = 7200
 
 
@@ -90,6 +92,12 @@ class Deployment(models.Model):
     source_images_without_timestamp_count = models.PositiveIntegerField(
         default=0, help_text="Captures with no timestamp: they can't be grouped."
     )
+    occurrences_without_event_count = models.PositiveIntegerField(
+        default=0, help_text="Occurrences with no session: what the occurrence banner reports."
+    )
+    capture_nights = models.JSONField(
+        default=list, blank=True, help_text="Grouped and ungrouped captures per night (bars)."
+    )
     calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -123,7 +131,9 @@ class Deployment(models.Model):
             without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
         )
         occurrences = Occurrence.objects.filter(deployment=self).aggregate(
-            total=Count("pk"), taxa=Count("determination", distinct=True)
+            total=Count("pk"),
+            taxa=Count("determination", distinct=True),
+            without_event=Count("pk", filter=Q(event__isnull=True)),
         )
         self.captures_count = captures["total"]
         self.first_capture_timestamp = captures["first"]
@@ -133,6 +143,8 @@ class Deployment(models.Model):
         self.events_count = Event.objects.filter(deployment=self).count()
         self.occurrences_count = occurrences["total"]
         self.taxa_count = occurrences["taxa"]
+        self.occurrences_without_event_count = occurrences["without_event"]
+        self.capture_nights = count_capture_nights(self)
         self.detections_count = Detection.objects.filter(source_image__deployment=self).count()
         changed = before != [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
         if changed or self.calculated_fields_updated_at is None:
@@ -154,6 +166,8 @@ CALCULATED_DEPLOYMENT_FIELDS = [
     "last_capture_timestamp",
     "source_images_without_event_count",
     "source_images_without_timestamp_count",
+    "occurrences_without_event_count",
+    "capture_nights",
 ]
 
 
@@ -385,3 +399,25 @@ class SourceImageCollection(models.Model):
         self.source_images_count = self.images.count()
         if save:
             self.save(update_fields=["source_images_count", "updated_at"])
+
+
+class SuggestionDismissal(models.Model):
+    """A user hid a suggested-action card at some count; it returns if the count grows."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dismissals"
+    )
+    key = models.CharField(max_length=64)
+    object_id = models.PositiveBigIntegerField()
+    dismissed_count = models.PositiveIntegerField()
+    dismissed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "key", "object_id"], name="unique_dismissal_per_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} dismissed {self.key} #{self.object_id} at {self.dismissed_count}"

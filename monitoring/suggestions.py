@@ -1,0 +1,153 @@
+"""Suggested actions: what a card tells a user and what it lets them do.
+
+Small providers turn a target's stored counts into a Suggestion; one card partial draws
+every suggestion, so the capture set's "empty — Populate" card and the deployment's
+"ungrouped — Regroup" card are the same component. Providers read stored counts and make a
+few small indexed queries (the latest job, the user's dismissal); they never count captures.
+The wording lives in the card's template, chosen by the suggestion's `key`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobStatus
+
+from .models import (
+    Deployment,
+    ProjectMembership,
+    SourceImageCollection,
+    SuggestionDismissal,
+)
+from .permissions import can_manage
+
+UNGROUPED_CAPTURES = "ungrouped-captures"
+EMPTY_CAPTURE_SET = "empty-capture-set"
+
+
+class CardState(StrEnum):
+    NEEDS_ACTION = "needs-action"
+    RUNNING = "running"
+    FAILED = "failed"
+    DONE = "done"
+
+
+@dataclass
+class Suggestion:
+    key: str
+    target: Deployment | SourceImageCollection
+    count: int
+    state: CardState
+    can_act: bool
+    job: Job | None = None
+    managers: list[str] = field(default_factory=list)
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """The job's current stage: done, total, unit, percent."""
+        stages = (self.job.progress or {}).get("stages") if self.job else None
+        stage = dict(stages[-1]) if stages else {"done": 0, "total": None, "unit": ""}
+        total = stage.get("total")
+        stage["percent"] = round(100 * stage["done"] / total) if total else 0
+        return stage
+
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def ungrouped_captures(
+    deployment: Deployment, user: User, just_finished: bool = False
+) -> Suggestion | None:
+    """The deployment's "captures aren't grouped" card, or None when there is nothing to say.
+
+    `just_finished` asks for the brief confirmation shown when a followed job has ended
+    and nothing is left; on a fresh page load there is no card then.
+    """
+    count = deployment.source_images_without_event_count
+    job = _latest_job(REGROUP_JOB, deployment=deployment)
+    state = _state(count, job, just_finished)
+    if state is None or _dismissed(user, UNGROUPED_CAPTURES, deployment.pk, count, state):
+        return None
+    return _suggestion(UNGROUPED_CAPTURES, deployment, count, state, job, user)
+
+
+def empty_capture_set(
+    collection: SourceImageCollection, user: User, job: Job | None
+) -> Suggestion | None:
+    """The capture set's "empty — Populate" card. `job` is its latest populate job, which
+    the caller fetches for a whole page of capture sets in one query."""
+    if collection.source_images_count and not (job and job.is_active):
+        return None
+    # The "count" of an empty set is the one thing missing: its captures.
+    missing = 0 if collection.source_images_count else 1
+    state = _state(missing, job, just_finished=False)
+    if state is None:
+        return None
+    return _suggestion(EMPTY_CAPTURE_SET, collection, missing, state, job, user)
+
+
+def latest_populate_jobs(collections: list[SourceImageCollection]) -> dict[int, Job]:
+    """The latest populate job of each capture set, in one query."""
+    latest: dict[int, Job] = {}
+    jobs = Job.objects.filter(
+        job_type_key=POPULATE_JOB, source_image_collection__in=collections
+    ).order_by("source_image_collection", "-created_at", "-pk")
+    for job in jobs:
+        latest.setdefault(job.source_image_collection_id, job)
+    return latest
+
+
+def dismiss(user: User, key: str, object_id: int, count: int) -> None:
+    """Hide a card for this user until its count grows past `count`."""
+    SuggestionDismissal.objects.update_or_create(
+        user=user, key=key, object_id=object_id, defaults={"dismissed_count": count}
+    )
+
+
+def _latest_job(key: str, **target: Any) -> Job | None:
+    return Job.objects.filter(job_type_key=key, **target).order_by("-created_at", "-pk").first()
+
+
+def _state(count: int, job: Job | None, just_finished: bool) -> CardState | None:
+    if job is not None and job.is_active:
+        return CardState.RUNNING
+    if count == 0:
+        return CardState.DONE if just_finished else None
+    if job is not None and job.status in (JobStatus.FAILURE, JobStatus.REVOKED):
+        return CardState.FAILED
+    return CardState.NEEDS_ACTION
+
+
+def _dismissed(user: User, key: str, object_id: int, count: int, state: CardState) -> bool:
+    if not user.is_authenticated or state in (CardState.RUNNING, CardState.DONE):
+        return False
+    return SuggestionDismissal.objects.filter(
+        user=user, key=key, object_id=object_id, dismissed_count__gte=count
+    ).exists()
+
+
+def _suggestion(
+    key: str,
+    target: Deployment | SourceImageCollection,
+    count: int,
+    state: CardState,
+    job: Job | None,
+    user: User,
+) -> Suggestion:
+    allowed = can_manage(user, target.project)
+    managers = [] if allowed else _manager_names(target.project_id)
+    return Suggestion(key, target, count, state, allowed, job, managers)
+
+
+def _manager_names(project_id: int) -> list[str]:
+    return list(
+        ProjectMembership.objects.filter(
+            project_id=project_id, role=ProjectMembership.Role.PROJECT_MANAGER
+        )
+        .order_by("user__username")
+        .values_list("user__username", flat=True)[:3]
+    )
