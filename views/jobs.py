@@ -1,0 +1,201 @@
+"""The project's jobs: a list whose active rows refresh, a page per job, Cancel and Retry.
+
+Pages render in full; htmx polls ask for one named partial (`job_list.html#job-row`,
+`job_detail.html#job-live`) and get the same markup, without the trigger once the job
+has ended, which stops the polling.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from jobs.actions import cancel_job, retry_job
+from jobs.models import Job, JobLog, JobStatus
+from jobs.registry import get_job_type
+from monitoring.models import Project
+from monitoring.permissions import can_manage
+
+from .access import with_visible_project
+from .http import HtmxHttpRequest
+from .pagination import page_of
+
+LOG_LINES = 200
+
+
+@require_GET
+@with_visible_project
+def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
+    jobs = page_of(request, _jobs_of(project))
+    for job in jobs:
+        present(job)
+    return render(request, "job_list.html", {"project": project, "jobs": jobs})
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@with_visible_project
+def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
+    if not request.htmx:
+        return redirect(job)
+    return render(request, "job_list.html#job-row", {"project": project, "job": present(job)})
+
+
+@require_GET
+@with_visible_project
+def job_detail(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
+    return render(request, "job_detail.html", _live_context(request, project, job))
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@with_visible_project
+def job_live(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
+    if not request.htmx:
+        return redirect(job)
+    context = _live_context(request, project, job)
+    # The poll says what was last announced; words that haven't changed aren't sent again.
+    context["announce"] = request.GET.get("announced") != job.announcement
+    return render(request, "job_detail.html#job-live", context)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def job_cancel(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = _managed_job(request, project, job_id)
+    was = job.status
+    job = cancel_job(job, request.user)
+    if job.status == JobStatus.REVOKED and was != JobStatus.REVOKED:
+        notice = "Cancelled: the job hadn't started yet."
+    elif job.status == JobStatus.CANCELLING and was == JobStatus.STARTED:
+        notice = "Cancel asked: the job stops at its next safe point."
+    elif job.status == JobStatus.CANCELLING:
+        notice = "The job is already stopping at its next safe point."
+    else:
+        notice = "Nothing to cancel: this job has already ended."
+    return _after_action(request, project, job, notice)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def job_retry(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
+    job = _managed_job(request, project, job_id)
+    running, queued = retry_job(job, request.user)
+    if running.pk != job.pk:
+        if request.htmx:
+            notice = "The same work is already running in another job, so no retry was queued."
+            return _after_action(request, project, job, notice, other_job=running)
+        notice = "The same work is already running in this job, so no retry was queued."
+        return _after_action(request, project, running, notice)
+    if queued:
+        notice = "Retry queued: the job runs again when a worker is free."
+    else:
+        notice = "Only a failed or cancelled job can be retried."
+    return _after_action(request, project, running, notice)
+
+
+def present(job: Job) -> Job:
+    """Give the job what its templates show: type name, stages and the current stage."""
+    try:
+        job.type_name = get_job_type(job.job_type_key).name
+    except KeyError:
+        job.type_name = job.job_type_key
+    # A retried job keeps its last run's progress and start time until a worker takes it.
+    job.is_waiting = job.status in (JobStatus.CREATED, JobStatus.PENDING)
+    job.stages = [_stage(job, stage) for stage in (job.progress or {}).get("stages", [])]
+    job.current_stage = next(
+        (stage for stage in job.stages if stage["status"] == JobStatus.STARTED),
+        next(
+            (stage for stage in reversed(job.stages) if stage["status"] != JobStatus.CREATED),
+            job.stages[0] if job.stages else None,
+        ),
+    )
+    stage = job.current_stage
+    tens = stage["percent"] // 10 * 10 if stage and stage["percent"] is not None else None
+    job.percent_tens = tens
+    job.announcement = f"{job.status}:{stage['key'] if stage else ''}:{tens}"
+    if job.started_at and not job.is_waiting:
+        duration = (job.finished_at or timezone.now()) - job.started_at
+        job.duration_seconds = max(0, int(duration / timedelta(seconds=1)))
+    else:
+        job.duration_seconds = None
+    return job
+
+
+def _stage(job: Job, stage: dict[str, Any]) -> dict[str, Any]:
+    done = stage.get("done") or 0
+    total = stage.get("total")
+    status = stage.get("status", JobStatus.CREATED)
+    running = job.status in (JobStatus.STARTED, JobStatus.CANCELLING)
+    eta = stage.get("eta_seconds") if running else None
+    if job.is_final and status == JobStatus.STARTED:
+        status = job.status  # the run ended while this stage was under way
+    elif job.is_waiting and status == JobStatus.STARTED:
+        status = JobStatus.REVOKED  # the last run stopped here
+    return {
+        **stage,
+        "key": stage.get("key", ""),
+        "status": status,
+        "not_run": job.is_final and status == JobStatus.CREATED,
+        "done": done,
+        "total": total,
+        "unit": stage.get("unit", "items"),
+        "percent": min(100, done * 100 // total) if total else None,
+        "eta_seconds": eta,
+        "eta_minutes": round(eta / 60) if eta else None,
+        "eta_hours": round(eta / 3600) if eta else None,
+        "stats": stage.get("stats") or {},
+    }
+
+
+def _jobs_of(project: Project):
+    return project.jobs.select_related("deployment", "source_image_collection", "created_by")
+
+
+def _managed_job(request: HtmxHttpRequest, project: Project, job_id: int) -> Job:
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
+    if not can_manage(request.user, project):
+        raise PermissionDenied("Only project managers can cancel or retry jobs.")
+    return job
+
+
+def _live_context(
+    request: HtmxHttpRequest, project: Project, job: Job, **extra: Any
+) -> dict[str, Any]:
+    logs = list(job.logs.order_by("-pk")[:LOG_LINES])[::-1]
+    return {
+        "project": project,
+        "job": present(job),
+        "logs": logs,
+        "log_count": job.logs.count() if len(logs) == LOG_LINES else len(logs),
+        "last_error": next(
+            (line for line in reversed(logs) if line.level == JobLog.Level.ERROR), None
+        ),
+        "can_manage": can_manage(request.user, project),
+        "announce": True,
+        **extra,
+    }
+
+
+def _after_action(
+    request: HtmxHttpRequest, project: Project, job: Job, notice: str, **extra: Any
+) -> HttpResponse:
+    """htmx gets the job's live region with the notice in it; a form post is redirected."""
+    if request.htmx:
+        context = _live_context(request, project, job, notice=notice, **extra)
+        return render(request, "job_detail.html#job-live", context)
+    messages.info(request, notice)
+    return redirect(job)
