@@ -91,6 +91,7 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
                 pk=job.pk, status__in=[JobStatus.FAILURE, JobStatus.REVOKED]
             ).update(
                 status=JobStatus.PENDING,
+                started_at=None,
                 finished_at=None,
                 result=None,
                 task_id=str(uuid.uuid4()),

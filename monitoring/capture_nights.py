@@ -76,3 +76,36 @@ def count_capture_nights(deployment: Deployment) -> list[NightBar]:
             )
         )
     return bars
+
+
+class StripBar(TypedDict):
+    """One bar in a 100-high SVG box, one unit wide per bar: grouped captures at the
+    bottom, ungrouped ones stacked on top."""
+
+    x: float
+    grouped_y: float
+    grouped_height: float
+    ungrouped_y: float
+    ungrouped_height: float
+    label: str
+
+
+def strip_layout(bars: list[NightBar]) -> list[StripBar]:
+    """Bar heights for the strip, scaled to the busiest bar (the template draws them)."""
+    peak = max((bar["grouped"] + bar["ungrouped"] for bar in bars), default=0) or 1
+    layout = []
+    for x, bar in enumerate(bars):
+        nights = bar["first"] if bar["first"] == bar["last"] else f"{bar['first']} – {bar['last']}"
+        grouped = round(100 * bar["grouped"] / peak, 2)
+        ungrouped = round(100 * bar["ungrouped"] / peak, 2)
+        layout.append(
+            StripBar(
+                x=x + 0.1,
+                grouped_y=round(100 - grouped, 2),
+                grouped_height=grouped,
+                ungrouped_y=round(100 - grouped - ungrouped, 2),
+                ungrouped_height=ungrouped,
+                label=f"{nights}: {bar['grouped']:,} grouped, {bar['ungrouped']:,} not grouped",
+            )
+        )
+    return layout

@@ -46,15 +46,6 @@ class Suggestion:
     job: Job | None = None
     managers: list[str] = field(default_factory=list)
 
-    @property
-    def progress(self) -> dict[str, Any]:
-        """The job's current stage: done, total, unit, percent."""
-        stages = (self.job.progress or {}).get("stages") if self.job else None
-        stage = dict(stages[-1]) if stages else {"done": 0, "total": None, "unit": ""}
-        total = stage.get("total")
-        stage["percent"] = round(100 * stage["done"] / total) if total else 0
-        return stage
-
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -76,15 +67,13 @@ def ungrouped_captures(
 
 
 def empty_capture_set(
-    collection: SourceImageCollection, user: User, job: Job | None
+    collection: SourceImageCollection, user: User, job: Job | None, just_finished: bool = False
 ) -> Suggestion | None:
     """The capture set's "empty — Populate" card. `job` is its latest populate job, which
     the caller fetches for a whole page of capture sets in one query."""
-    if collection.source_images_count and not (job and job.is_active):
-        return None
     # The "count" of an empty set is the one thing missing: its captures.
     missing = 0 if collection.source_images_count else 1
-    state = _state(missing, job, just_finished=False)
+    state = _state(missing, job, just_finished)
     if state is None:
         return None
     return _suggestion(EMPTY_CAPTURE_SET, collection, missing, state, job, user)
@@ -139,11 +128,12 @@ def _suggestion(
     user: User,
 ) -> Suggestion:
     allowed = can_manage(user, target.project)
-    managers = [] if allowed else _manager_names(target.project_id)
+    managers = [] if allowed else manager_names(target.project_id)
     return Suggestion(key, target, count, state, allowed, job, managers)
 
 
-def _manager_names(project_id: int) -> list[str]:
+def manager_names(project_id: int) -> list[str]:
+    """Who to ask, for members who can't act themselves (a few names)."""
     return list(
         ProjectMembership.objects.filter(
             project_id=project_id, role=ProjectMembership.Role.PROJECT_MANAGER

@@ -544,7 +544,8 @@ def test_managers_see_populate_and_members_are_told_who_can(client, manager, mem
     assert "This capture set is empty." in text
     assert f'action="{populate_url(empty_set)}"' in text
     assert f'hx-post="{populate_url(empty_set)}"' in text
-    assert f'hx-target="#capture-set-{empty_set.pk}-card"' in text
+    # The same suggested-action card as the deployment's Regroup card.
+    assert f'hx-target="#capture-set-{empty_set.pk}-suggestion"' in text
     assert ">Populate</button>" in text
 
     client.force_login(member)
@@ -552,7 +553,7 @@ def test_managers_see_populate_and_members_are_told_who_can(client, manager, mem
     assert "This capture set is empty." in text
     assert "Populate</button>" not in text
     assert populate_url(empty_set) not in text
-    assert "A project manager can populate it." in text
+    assert "A project manager can populate it: manager." in text
 
 
 def test_populate_starts_one_job_and_redirects_to_it(client, manager, empty_set):
@@ -579,8 +580,8 @@ def test_populate_with_htmx_returns_the_card_in_its_running_state(client, manage
     job = Job.objects.get()
     assert response.status_code == 200
     assert "<html" not in response.text
-    assert response.text.strip().startswith(f'<article id="capture-set-{empty_set.pk}-card"')
-    assert "Populating…" in response.text
+    assert response.text.strip().startswith(f'<article id="capture-set-{empty_set.pk}-suggestion"')
+    assert "Populating this capture set…" in response.text
     assert job.get_absolute_url() in response.text
     assert "Populate</button>" not in response.text
     assert "HX-Request" in response["Vary"]
@@ -600,7 +601,7 @@ def test_the_list_shows_a_running_populate(client, member, empty_set):
     client.force_login(member)
     text = client.get(reverse("capture-set-list", args=[empty_set.project_id])).text
     card = text.split(f'id="capture-set-{empty_set.pk}-card"', 1)[1].split("</article>", 1)[0]
-    assert "Populating…" in card
+    assert "Populating this capture set…" in card
     assert job.get_absolute_url() in card
     assert text.count("This capture set is empty.") == 1  # the other set
 

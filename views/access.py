@@ -6,9 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 
-from monitoring.permissions import visible_projects
+from monitoring.models import Project
+from monitoring.permissions import can_manage, visible_projects
 
 from .http import HtmxHttpRequest
 
@@ -32,3 +34,9 @@ def with_visible_project(view: ProjectView) -> ProjectView:
         return view(request, project, **kwargs)
 
     return wrapper
+
+
+def require_manager(user: object, project: Project) -> None:
+    """Acting on a project (regroup, populate, cancel, retry) is for its managers and staff."""
+    if not can_manage(user, project):
+        raise PermissionDenied("Only the project's managers can do this.")

@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET
 from monitoring.models import Project
 
 from .access import with_visible_project
+from .cards import deployment_card
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
@@ -15,6 +16,10 @@ def deployment_detail(
     request: HtmxHttpRequest, project: Project, deployment_id: int
 ) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
-    sessions = page_of(request, deployment.events.order_by("-start", "-pk"))
-    context = {"project": project, "deployment": deployment, "sessions": sessions}
+    context = {
+        "project": project,
+        "deployment": deployment,
+        "card": deployment_card(deployment, request.user),
+        "sessions": page_of(request, deployment.events.order_by("-start", "-pk")),
+    }
     return render(request, "deployment_detail.html", context)

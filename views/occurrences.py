@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring.models import Project
+from monitoring.ungrouped import no_session_banner
 
 from .access import with_visible_project
 from .filters import NO_SESSION, OccurrenceFilterForm, project_taxa
@@ -44,5 +45,6 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "session_choices": session_choices,
         "taxa": project_taxa(project),
         "occurrences": page_of(request, occurrences),
+        "banner": no_session_banner(project, deployment, session, taxon),
     }
     return render(request, "occurrence_list.html", context)

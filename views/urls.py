@@ -1,15 +1,41 @@
 from django.urls import path
 
-from . import capture_sets, deployments, jobs, occurrences, projects, sessions
+from . import (
+    capture_sets,
+    captures,
+    deployment_card,
+    deployments,
+    jobs,
+    occurrences,
+    projects,
+    sessions,
+)
+
+DEPLOYMENT = "projects/<int:project_id>/deployments/<int:deployment_id>/"
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
     path("projects/<int:project_id>/", projects.project_detail, name="project-detail"),
+    path(DEPLOYMENT, deployments.deployment_detail, name="deployment-detail"),
+    path(f"{DEPLOYMENT}captures/", captures.capture_list, name="capture-list"),
+    path(f"{DEPLOYMENT}regroup/", deployment_card.regroup, name="deployment-regroup"),
     path(
-        "projects/<int:project_id>/deployments/<int:deployment_id>/",
-        deployments.deployment_detail,
-        name="deployment-detail",
+        f"{DEPLOYMENT}regroup/progress/",
+        deployment_card.regroup_progress,
+        name="deployment-regroup-progress",
     ),
+    path(
+        f"{DEPLOYMENT}regroup/cancel/",
+        deployment_card.regroup_cancel,
+        name="deployment-regroup-cancel",
+    ),
+    path(
+        f"{DEPLOYMENT}regroup/retry/",
+        deployment_card.regroup_retry,
+        name="deployment-regroup-retry",
+    ),
+    path(f"{DEPLOYMENT}dismiss/", deployment_card.dismiss_card, name="deployment-card-dismiss"),
+    path(f"{DEPLOYMENT}rollup-row/", projects.rollup_row, name="deployment-rollup-row"),
     path("projects/<int:project_id>/sessions/", sessions.session_list, name="session-list"),
     path(
         "projects/<int:project_id>/sessions/<int:session_id>/",
@@ -30,6 +56,11 @@ urlpatterns = [
         "projects/<int:project_id>/capture-sets/<int:capture_set_id>/populate/",
         capture_sets.capture_set_populate,
         name="capture-set-populate",
+    ),
+    path(
+        "projects/<int:project_id>/capture-sets/<int:capture_set_id>/progress/",
+        capture_sets.capture_set_progress,
+        name="capture-set-progress",
     ),
     path("projects/<int:project_id>/jobs/", jobs.job_list, name="job-list"),
     path("projects/<int:project_id>/jobs/<int:job_id>/", jobs.job_detail, name="job-detail"),

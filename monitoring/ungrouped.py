@@ -1,0 +1,93 @@
+"""Where captures aren't grouped, as the project page and the occurrence list report it.
+
+Both read the deployments' stored counts; the occurrence banner counts live only when a
+taxon filter narrows the list, through the (event, determination) index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, QuerySet
+
+from jobs.models import REGROUP_JOB, Job
+
+from .models import Deployment, Event, Occurrence, Project, Taxon
+
+BANNER_NAMES = 3
+
+
+@dataclass
+class ProjectRollup:
+    deployments_total: int
+    deployments: list[Deployment]  # those with ungrouped captures, most first
+    active_jobs: dict[int, Job] = field(default_factory=dict)  # by deployment id
+
+    @property
+    def captures(self) -> int:
+        return sum(d.source_images_without_event_count for d in self.deployments)
+
+
+def project_rollup(project: Project) -> ProjectRollup:
+    deployments = list(
+        project.deployments.filter(source_images_without_event_count__gt=0).order_by(
+            "-source_images_without_event_count", "name"
+        )
+    )
+    active = Job.objects.active().filter(job_type_key=REGROUP_JOB, deployment__in=deployments)
+    return ProjectRollup(
+        deployments_total=project.deployments.count(),
+        deployments=deployments,
+        active_jobs={job.deployment_id: job for job in active} if deployments else {},
+    )
+
+
+@dataclass
+class NoSessionBanner:
+    occurrences: int
+    # Deployments whose ungrouped captures explain it, most ungrouped first.
+    responsible: list[Deployment]
+
+    @property
+    def named(self) -> list[Deployment]:
+        return self.responsible[:BANNER_NAMES]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.responsible) - BANNER_NAMES)
+
+
+def no_session_banner(
+    project: Project,
+    deployment: Deployment | None = None,
+    session: Event | str | None = None,
+    taxon: Taxon | None = None,
+) -> NoSessionBanner | None:
+    """What the occurrence list's banner says, or None when the list has no occurrence
+    without a session. `session` is a session (then nothing to say), "none" or None."""
+    if isinstance(session, Event):
+        return None
+    deployments: QuerySet[Deployment] = project.deployments.all()
+    if deployment is not None:
+        deployments = deployments.filter(pk=deployment.pk)
+    if taxon is None:
+        counts = dict(
+            deployments.filter(occurrences_without_event_count__gt=0).values_list(
+                "pk", "occurrences_without_event_count"
+            )
+        )
+    else:
+        without_session = Occurrence.objects.filter(
+            project=project, event__isnull=True, determination=taxon
+        )
+        if deployment is not None:
+            without_session = without_session.filter(deployment=deployment)
+        counts = dict(without_session.values_list("deployment").annotate(n=Count("pk")).order_by())
+    if not counts:
+        return None
+    responsible = list(
+        deployments.filter(pk__in=counts, source_images_without_event_count__gt=0).order_by(
+            "-source_images_without_event_count", "name"
+        )
+    )
+    return NoSessionBanner(occurrences=sum(counts.values()), responsible=responsible)

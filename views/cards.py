@@ -1,0 +1,103 @@
+"""A suggested-action card as the templates need it: a suggestion plus where its buttons post.
+
+One card partial (templates/partials/suggested_action.html) draws every card; this module
+adds the element id and the URLs of each kind of card, and answers a running card's poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django_htmx.http import reswap, retarget
+
+from jobs.models import Job
+from monitoring.capture_nights import StripBar, strip_layout
+from monitoring.models import Deployment, SourceImageCollection
+from monitoring.suggestions import (
+    CardState,
+    Suggestion,
+    empty_capture_set,
+    ungrouped_captures,
+)
+
+from .http import HtmxHttpRequest
+from .jobs import present
+
+CARD_TEMPLATE = "partials/suggested_action.html"
+User = AbstractBaseUser | AnonymousUser
+
+
+@dataclass
+class Card:
+    suggestion: Suggestion
+    dom_id: str
+    action_url: str
+    progress_url: str
+    retry_url: str
+    cancel_url: str | None = None
+    dismiss_url: str | None = None
+    strip: list[StripBar] | None = None
+
+
+def deployment_card_id(deployment: Deployment) -> str:
+    return f"deployment-{deployment.pk}-card"
+
+
+def capture_set_card_id(collection: SourceImageCollection) -> str:
+    return f"capture-set-{collection.pk}-suggestion"
+
+
+def deployment_card(deployment: Deployment, user: User, just_finished: bool = False) -> Card | None:
+    suggestion = ungrouped_captures(deployment, user, just_finished=just_finished)
+    if suggestion is None:
+        return None
+    args = [deployment.project_id, deployment.pk]
+    return _card(
+        suggestion,
+        dom_id=deployment_card_id(deployment),
+        action_url=reverse("deployment-regroup", args=args),
+        progress_url=reverse("deployment-regroup-progress", args=args),
+        retry_url=reverse("deployment-regroup-retry", args=args),
+        cancel_url=reverse("deployment-regroup-cancel", args=args),
+        dismiss_url=reverse("deployment-card-dismiss", args=args),
+        strip=strip_layout(deployment.capture_nights),
+    )
+
+
+def capture_set_card(
+    collection: SourceImageCollection, user: User, job: Job | None, just_finished: bool = False
+) -> Card | None:
+    suggestion = empty_capture_set(collection, user, job, just_finished=just_finished)
+    if suggestion is None:
+        return None
+    args = [collection.project_id, collection.pk]
+    populate_url = reverse("capture-set-populate", args=args)
+    return _card(
+        suggestion,
+        dom_id=capture_set_card_id(collection),
+        action_url=populate_url,
+        progress_url=reverse("capture-set-progress", args=args),
+        retry_url=populate_url,
+    )
+
+
+def render_card(request: HtmxHttpRequest, card: Card | None) -> HttpResponse:
+    return render(request, CARD_TEMPLATE, {"card": card})
+
+
+def render_progress(request: HtmxHttpRequest, card: Card | None, dom_id: str) -> HttpResponse:
+    """A running card's poll: its progress region while the job runs; after that the whole
+    card in its final state, swapped over the card, which ends the polling."""
+    if card is not None and card.suggestion.state == CardState.RUNNING:
+        return render(request, f"{CARD_TEMPLATE}#card-progress", {"card": card})
+    return reswap(retarget(render_card(request, card), f"#{dom_id}"), "outerHTML")
+
+
+def _card(suggestion: Suggestion, **parts) -> Card:
+    if suggestion.job is not None:
+        present(suggestion.job)
+    return Card(suggestion=suggestion, **parts)

@@ -1,0 +1,116 @@
+"""The deployment's ungrouped-captures card: Regroup, follow, cancel, retry, dismiss.
+
+Every button is a plain form POST that redirects (no JavaScript needed); with htmx the
+same views answer with the region that changed: the card on the deployment page, or the
+deployment's row of the project page's rollup (`region=rollup-row`).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from jobs.actions import cancel_job, retry_job, start_regroup
+from jobs.models import REGROUP_JOB, Job
+from monitoring.models import Deployment, Project
+from monitoring.suggestions import UNGROUPED_CAPTURES, dismiss
+
+from .access import require_manager, with_visible_project
+from .cards import deployment_card, deployment_card_id, render_card, render_progress
+from .http import HtmxHttpRequest
+from .projects import render_rollup_row
+
+
+@require_GET
+@with_visible_project
+def regroup_progress(
+    request: HtmxHttpRequest, project: Project, deployment_id: int
+) -> HttpResponse:
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    card = deployment_card(deployment, request.user, just_finished=True)
+    return render_progress(request, card, deployment_card_id(deployment))
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    require_manager(request.user, project)
+    job, created = start_regroup(deployment, request.user)
+    if request.htmx:
+        return _region(request, deployment)
+    if created:
+        messages.success(request, f"Regrouping {deployment} started.")
+    else:
+        messages.info(request, f"A regroup of {deployment} is already running: this one.")
+    return redirect(job)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def regroup_cancel(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    require_manager(request.user, project)
+    job = _regroup_jobs(deployment).active().first()
+    if job is not None:
+        cancel_job(job, request.user)
+    if request.htmx:
+        return _region(request, deployment)
+    if job is None:
+        messages.info(request, "No regroup of this deployment is running.")
+    else:
+        messages.warning(request, "Cancel asked: the regroup stops at its next safe point.")
+    return redirect(deployment)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    require_manager(request.user, project)
+    latest = _regroup_jobs(deployment).first()
+    if latest is not None and latest.can_retry:
+        job, _ = retry_job(latest, request.user)
+    else:
+        job, _ = start_regroup(deployment, request.user)
+    if request.htmx:
+        return _region(request, deployment)
+    messages.success(request, f"Regrouping {deployment} again.")
+    return redirect(job)
+
+
+@require_POST
+@login_required
+@vary_on_headers("HX-Request")
+@with_visible_project
+def dismiss_card(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    dismiss(
+        request.user,
+        UNGROUPED_CAPTURES,
+        deployment.pk,
+        deployment.source_images_without_event_count,
+    )
+    if request.htmx:
+        return HttpResponse("")
+    messages.info(request, "Hidden. The card comes back if more captures need grouping.")
+    return redirect(deployment)
+
+
+def _regroup_jobs(deployment: Deployment):
+    return Job.objects.filter(job_type_key=REGROUP_JOB, deployment=deployment).order_by(
+        "-created_at", "-pk"
+    )
+
+
+def _region(request: HtmxHttpRequest, deployment: Deployment) -> HttpResponse:
+    if request.POST.get("region") == "rollup-row":
+        return render_rollup_row(request, deployment)
+    return render_card(request, deployment_card(deployment, request.user, just_finished=True))
