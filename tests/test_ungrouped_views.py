@@ -1,0 +1,412 @@
+"""The ungrouped-captures card, the project rollup and the occurrence banner, state by state."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from jobs import actions
+from jobs.models import Job, JobStatus
+from jobs.runner import run_job
+from monitoring.grouping import regroup_deployment
+from monitoring.models import Deployment, Detection, Occurrence, SourceImage, Taxon
+from tests.test_grouping import add_captures, nights
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def ungrouped(deployment: Deployment) -> Deployment:
+    """Two grouped nights, then three nights synced without grouping and two undated shots."""
+    add_captures(deployment, nights(0, 2))
+    regroup_deployment(deployment)
+    add_captures(deployment, [*nights(2, 3), None, None])
+    deployment.update_calculated_fields()
+    assert deployment.source_images_without_event_count == 18
+    return deployment
+
+
+def url(name: str, deployment: Deployment) -> str:
+    return reverse(name, args=[deployment.project_id, deployment.pk])
+
+
+def page(client: Client, deployment: Deployment) -> str:
+    response = client.get(deployment.get_absolute_url())
+    assert response.status_code == 200
+    return response.text
+
+
+def card_of(text: str, deployment: Deployment) -> str:
+    marker = f'id="deployment-{deployment.pk}-card"'
+    return text.split(marker, 1)[1].split("</article>", 1)[0] if marker in text else ""
+
+
+# Needs action
+
+
+def test_a_manager_sees_the_card_with_the_number_regroup_dismiss_and_the_strip(
+    client, manager, ungrouped
+):
+    client.force_login(manager)
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "18 captures aren't grouped into a session." in card
+    assert "Click Regroup to fix." in card
+    assert f'action="{url("deployment-regroup", ungrouped)}"' in card
+    assert f'hx-post="{url("deployment-regroup", ungrouped)}"' in card
+    assert ">Regroup</button>" in card
+    assert f'action="{url("deployment-card-dismiss", ungrouped)}"' in card
+    assert "their occurrences show “no session”" in card
+    assert 'role="img"' in card and 'class="night-ungrouped"' in card
+    assert "2 captures have no timestamp and can't be grouped." in card
+    assert f"{url('capture-list', ungrouped)}?timestamp=none" in card
+
+
+def test_numbers_are_formatted_and_pluralised(client, manager, deployment):
+    client.force_login(manager)
+    Deployment.objects.filter(pk=deployment.pk).update(source_images_without_event_count=165432)
+    assert "165,432 captures aren't grouped into a session." in page(client, deployment)
+
+    Deployment.objects.filter(pk=deployment.pk).update(
+        source_images_without_event_count=1, source_images_without_timestamp_count=1
+    )
+    text = page(client, deployment)
+    assert "1 capture isn't grouped into a session." in text
+    assert "1 capture has no timestamp and can't be grouped." in text
+
+
+def test_a_member_sees_the_message_without_the_button_and_who_can_act(
+    client, member, manager, ungrouped
+):
+    client.force_login(member)
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "18 captures aren't grouped into a session." in card
+    assert "Click Regroup" not in card
+    assert "Regroup</button>" not in card
+    assert "A project manager can regroup them: manager." in card
+
+
+def test_outsiders_get_404_and_anonymous_users_are_sent_to_sign_in(client, outsider, ungrouped):
+    client.force_login(outsider)
+    assert client.get(ungrouped.get_absolute_url()).status_code == 404
+    assert client.get(url("deployment-regroup-progress", ungrouped)).status_code == 404
+    client.logout()
+    response = client.get(ungrouped.get_absolute_url())
+    assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_no_card_when_everything_is_grouped_and_undated_captures_never_open_it(
+    client, manager, deployment
+):
+    add_captures(deployment, [*nights(0, 1), None])
+    regroup_deployment(deployment)
+    client.force_login(manager)
+    text = page(client, deployment)
+
+    assert f'id="deployment-{deployment.pk}-card"' not in text
+    assert "1 capture has no timestamp and can't be grouped." in text
+
+
+# Regroup, running, done
+
+
+def test_regroup_without_javascript_redirects_to_the_job_and_a_second_click_reuses_it(
+    client, manager, ungrouped
+):
+    client.force_login(manager)
+    first = client.post(url("deployment-regroup", ungrouped))
+    second = client.post(url("deployment-regroup", ungrouped))
+
+    job = Job.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert first.url == second.url == job.get_absolute_url()
+    assert job.status == JobStatus.PENDING
+    assert job.created_by == manager
+
+
+def test_regroup_with_htmx_swaps_the_card_into_its_running_state(client, manager, ungrouped):
+    client.force_login(manager)
+    response = client.post(url("deployment-regroup", ungrouped), {"region": "card"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "HX-Request" in response["Vary"]
+    assert response.text.strip().startswith(f'<article id="deployment-{ungrouped.pk}-card"')
+    assert f'hx-get="{url("deployment-regroup-progress", ungrouped)}"' in response.text
+    assert 'hx-trigger="every 1s"' in response.text
+    assert 'role="progressbar"' in response.text
+    assert 'aria-live="polite"' in response.text
+    assert Job.objects.get().get_absolute_url() in response.text
+    assert ">Cancel</button>" in response.text
+
+
+def test_the_progress_partial_counts_while_running_then_swaps_in_done(client, manager, ungrouped):
+    client.force_login(manager)
+    job, _ = actions.start_regroup(ungrouped, manager)
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.STARTED,
+        progress={
+            "stages": [
+                {
+                    "key": "regroup",
+                    "name": "Group",
+                    "unit": "captures",
+                    "status": "STARTED",
+                    "done": 12,
+                    "total": 18,
+                }
+            ]
+        },
+    )
+    running = client.get(url("deployment-regroup-progress", ungrouped), **HTMX)
+    assert running.text.strip().startswith(f'<div id="deployment-{ungrouped.pk}-card-progress"')
+    assert "12 of 18 captures" in running.text
+    assert 'aria-valuenow="12"' in running.text
+    assert 'hx-trigger="every 1s"' in running.text
+
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.PENDING)
+    run_job(job.pk)
+    done = client.get(url("deployment-regroup-progress", ungrouped), **HTMX)
+
+    assert done["HX-Retarget"] == f"#deployment-{ungrouped.pk}-card"
+    assert done["HX-Reswap"] == "outerHTML"
+    assert "All captures are grouped into sessions." in done.text
+    assert "18 captures grouped" in done.text
+    assert "hx-trigger" not in done.text  # the poller is gone: polling stops
+    assert f'id="deployment-{ungrouped.pk}-card"' not in page(client, ungrouped)
+    ungrouped.refresh_from_db()
+    assert ungrouped.source_images_without_event_count == 0
+
+
+def test_captures_added_during_a_regroup_bring_the_card_back(client, manager, ungrouped):
+    job, _ = actions.start_regroup(ungrouped, manager)
+    run_job(job.pk)
+    add_captures(ungrouped, nights(9, 1))
+    ungrouped.update_calculated_fields()
+    client.force_login(manager)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "6 captures aren't grouped into a session." in card
+    assert ">Regroup</button>" in card
+
+
+def test_cancel_from_the_card_asks_the_running_job_to_stop(client, manager, ungrouped):
+    job, _ = actions.start_regroup(ungrouped, manager)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.STARTED)
+    client.force_login(manager)
+
+    response = client.post(url("deployment-regroup-cancel", ungrouped), **HTMX)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLING
+    assert "Stopping at the next safe point" in response.text
+
+
+# Failed or cancelled
+
+
+def test_a_failed_regroup_says_so_with_its_error_and_retry_runs_it_again(
+    client, manager, ungrouped, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    job, _ = actions.start_regroup(ungrouped, manager)
+    monkeypatch.setattr("jobs.regroup.regroup_deployment", broken)
+    run_job(job.pk)
+    client.force_login(manager)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+    assert "The last run failed" in card
+    assert "Failed: the database went away" in card
+    assert job.get_absolute_url() in card
+    assert ">Retry</button>" in card
+
+    response = client.post(url("deployment-regroup-retry", ungrouped), **HTMX)
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING
+    assert Job.objects.count() == 1
+    assert 'hx-trigger="every 1s"' in response.text
+
+
+def test_a_cancelled_regroup_offers_retry(client, manager, ungrouped):
+    job, _ = actions.start_regroup(ungrouped, manager)
+    actions.cancel_job(job, manager)
+    client.force_login(manager)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "The last run was cancelled" in card
+    assert ">Retry</button>" in card
+
+
+# Who may post
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "deployment-regroup",
+        "deployment-regroup-cancel",
+        "deployment-regroup-retry",
+    ],
+)
+def test_members_get_403_and_nothing_happens(client, member, ungrouped, name):
+    client.force_login(member)
+    assert client.post(url(name, ungrouped)).status_code == 403
+    assert client.post(url(name, ungrouped), **HTMX).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_anonymous_posts_and_gets_change_nothing(client, manager, ungrouped):
+    response = client.post(url("deployment-regroup", ungrouped))
+    assert response.status_code == 302 and "/accounts/login/" in response.url
+    client.force_login(ungrouped.project.memberships.get().user)
+    assert client.get(url("deployment-regroup", ungrouped)).status_code == 405
+    assert not Job.objects.exists()
+
+
+def test_posts_without_a_csrf_token_are_refused(manager, ungrouped):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(manager)
+    for name in ("deployment-regroup", "deployment-card-dismiss", "deployment-regroup-retry"):
+        assert client.post(url(name, ungrouped)).status_code == 403
+    assert not Job.objects.exists()
+    assert "18 captures" in page(client, ungrouped)
+
+
+def test_another_projects_deployment_gives_404(client, manager, ungrouped, db):
+    from monitoring.models import Project
+
+    elsewhere = Deployment.objects.create(project=Project.objects.create(name="Other"), name="X")
+    client.force_login(manager)
+    other_url = reverse("deployment-regroup", args=[ungrouped.project_id, elsewhere.pk])
+    assert client.post(other_url).status_code == 404
+
+
+# Dismiss
+
+
+def test_dismiss_hides_the_card_for_that_user_until_the_number_grows(
+    client, manager, member, ungrouped
+):
+    client.force_login(manager)
+    response = client.post(url("deployment-card-dismiss", ungrouped), **HTMX)
+    assert response.status_code == 200 and response.text == ""
+    assert "HX-Request" in response["Vary"]
+    assert f'id="deployment-{ungrouped.pk}-card"' not in page(client, ungrouped)
+
+    client.force_login(member)  # dismissal is per user
+    assert f'id="deployment-{ungrouped.pk}-card"' in page(client, ungrouped)
+
+    client.force_login(manager)
+    add_captures(ungrouped, nights(20, 1))
+    ungrouped.update_calculated_fields()
+    assert "24 captures" in card_of(page(client, ungrouped), ungrouped)
+
+
+def test_dismiss_without_javascript_redirects_back(client, manager, ungrouped):
+    client.force_login(manager)
+    response = client.post(url("deployment-card-dismiss", ungrouped))
+    assert response.status_code == 302 and response.url == ungrouped.get_absolute_url()
+    assert "The card comes back if more captures need grouping." in client.get(response.url).text
+
+
+# Project rollup
+
+
+def test_the_project_page_rolls_up_ungrouped_deployments(client, manager, ungrouped, project):
+    Deployment.objects.create(project=project, name="Station B")
+    client.force_login(manager)
+
+    text = client.get(project.get_absolute_url()).text
+
+    assert "1 of 2 deployments has 18 captures that aren&#x27;t grouped into sessions." in text
+    row = text.split(f'id="rollup-deployment-{ungrouped.pk}"', 1)[1].split("</li>", 1)[0]
+    assert ungrouped.get_absolute_url() in row
+    assert "18 captures" in row
+    assert ">Regroup</button>" in row
+
+
+def test_regroup_from_the_rollup_swaps_the_row_and_the_row_follows_the_job(
+    client, manager, member, ungrouped
+):
+    client.force_login(manager)
+    response = client.post(url("deployment-regroup", ungrouped), {"region": "rollup-row"}, **HTMX)
+
+    assert response.text.strip().startswith(f'<li id="rollup-deployment-{ungrouped.pk}"')
+    assert f'hx-get="{url("deployment-rollup-row", ungrouped)}"' in response.text
+    assert 'role="progressbar"' in response.text
+
+    client.force_login(member)
+    text = client.get(ungrouped.project.get_absolute_url()).text
+    assert "Follow the job" in text
+    assert "Regroup</button>" not in text
+
+
+# Occurrence banner
+
+
+@pytest.fixture
+def occurrences(ungrouped, project):
+    """One occurrence on a grouped night and two on ungrouped nights, of two taxa."""
+    moth, beetle = Taxon.objects.create(name="Noctua pronuba"), Taxon.objects.create(name="B")
+    captures = list(
+        SourceImage.objects.filter(deployment=ungrouped, timestamp__isnull=False).order_by(
+            "timestamp"
+        )
+    )
+    for capture, taxon in ((captures[0], moth), (captures[-4], moth), (captures[-3], beetle)):
+        occurrence = Occurrence.objects.create(
+            project=project, deployment=ungrouped, event=capture.event, determination=taxon
+        )
+        Detection.objects.create(source_image=capture, occurrence=occurrence)
+    ungrouped.update_calculated_fields()
+    return moth
+
+
+def occurrence_list(project, **filters) -> str:
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return f"{reverse('occurrence-list', args=[project.pk])}?{query}"
+
+
+def test_the_occurrence_list_explains_occurrences_without_a_session(
+    client, member, project, ungrouped, occurrences
+):
+    client.force_login(member)
+    text = client.get(occurrence_list(project)).text
+
+    banner = text.split('id="occurrence-banner"', 1)[1].split("</div>", 1)[0]
+    assert "2 occurrences in this list have no session" in banner
+    assert f'<a href="{ungrouped.get_absolute_url()}">Station A</a> (18)' in banner
+    assert "aren't grouped into sessions" in banner
+    assert text.count("<tr") == 4  # the list still shows, under the banner
+
+    by_taxon = client.get(occurrence_list(project, taxon=occurrences.pk)).text
+    assert "1 occurrence in this list has no session" in by_taxon
+
+    session = Occurrence.objects.exclude(event=None).get().event
+    assert (
+        'id="occurrence-banner"'
+        not in client.get(occurrence_list(project, session=session.pk)).text
+    )
+
+
+def test_the_banner_names_a_few_deployments_then_counts_the_rest(client, member, project):
+    for number in range(5):
+        deployment = Deployment.objects.create(project=project, name=f"Trap {number}")
+        capture = add_captures(deployment, nights(0, 1))[0]
+        occurrence = Occurrence.objects.create(project=project, deployment=deployment)
+        Detection.objects.create(source_image=capture, occurrence=occurrence)
+        deployment.update_calculated_fields()
+    client.force_login(member)
+
+    text = client.get(occurrence_list(project)).text
+
+    assert "5 occurrences in this list have no session" in text
+    assert "and 2 more deployments" in text
