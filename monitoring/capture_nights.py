@@ -95,7 +95,8 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
     peak = max((bar["grouped"] + bar["ungrouped"] for bar in bars), default=0) or 1
     layout = []
     for x, bar in enumerate(bars):
-        nights = bar["first"] if bar["first"] == bar["last"] else f"{bar['first']} – {bar['last']}"
+        first, last = (_human(bar["first"]), _human(bar["last"]))
+        nights = first if first == last else f"{first} – {last}"
         grouped = round(100 * bar["grouped"] / peak, 2)
         ungrouped = round(100 * bar["ungrouped"] / peak, 2)
         layout.append(
@@ -109,3 +110,15 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
             )
         )
     return layout
+
+
+def strip_span(bars: list[NightBar]) -> tuple[date, date] | None:
+    """The first and last night the strip covers."""
+    if not bars:
+        return None
+    return date.fromisoformat(bars[0]["first"]), date.fromisoformat(bars[-1]["last"])
+
+
+def _human(iso_date: str) -> str:
+    day = date.fromisoformat(iso_date)
+    return f"{day.day} {day:%b %Y}"

@@ -21,6 +21,7 @@ from .grouping import regroup_deployment
 from .models import (
     Deployment,
     Detection,
+    Event,
     Occurrence,
     Project,
     ProjectMembership,
@@ -113,7 +114,7 @@ def build_demo(
         nights = _add_nights(deployment, night_starts, rng)
         regroup_deployment(deployment)
         _add_occurrences(deployment, nights, taxa, rng, count=len(nights) * 12)
-        deployment.update_calculated_fields()
+        _refresh_counts(deployment)
 
     big = Deployment.objects.create(project=project, name=BIG_DEPLOYMENT)
     total_nights = max(4, -(-captures // CAPTURES_PER_NIGHT))
@@ -136,8 +137,14 @@ def build_demo(
     busy = max(10, captures // 20)
     _add_occurrences(big, grouped, taxa, rng, count=busy * 3 // 10)
     _add_occurrences(big, ungrouped, taxa, rng, count=busy * 7 // 10)
-    big.update_calculated_fields()
+    _refresh_counts(big)
     return DemoSummary(project=project, created=True, big_deployment=big)
+
+
+def _refresh_counts(deployment: Deployment) -> None:
+    """Occurrences were added after grouping: recount the sessions, then the deployment."""
+    Event.objects.filter(deployment=deployment).update_calculated_fields()
+    deployment.update_calculated_fields()
 
 
 def _ensure_users(project: Project) -> None:

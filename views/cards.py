@@ -7,6 +7,7 @@ adds the element id and the URLs of each kind of card, and answers a running car
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpResponse
@@ -15,9 +16,10 @@ from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
 from jobs.models import Job
-from monitoring.capture_nights import StripBar, strip_layout
+from monitoring.capture_nights import StripBar, strip_layout, strip_span
 from monitoring.models import Deployment, SourceImageCollection
 from monitoring.suggestions import (
+    UNGROUPED_CAPTURES,
     CardState,
     Suggestion,
     empty_capture_set,
@@ -41,6 +43,20 @@ class Card:
     cancel_url: str | None = None
     dismiss_url: str | None = None
     strip: list[StripBar] | None = None
+    strip_span: tuple[date, date] | None = None
+
+
+    @property
+    def progress(self) -> dict | None:
+        """The job's current stage; before a worker reports, the ungrouped captures as
+        "0 of N" so the bar is there from the first moment."""
+        job = self.suggestion.job
+        stage = getattr(job, "current_stage", None) if job else None
+        if stage and stage.get("total") is not None:
+            return stage
+        if self.suggestion.key == UNGROUPED_CAPTURES:
+            return {"done": 0, "total": self.suggestion.count, "unit": "captures", "percent": 0}
+        return None
 
 
 def deployment_card_id(deployment: Deployment) -> str:
@@ -65,6 +81,7 @@ def deployment_card(deployment: Deployment, user: User, just_finished: bool = Fa
         cancel_url=reverse("deployment-regroup-cancel", args=args),
         dismiss_url=reverse("deployment-card-dismiss", args=args),
         strip=strip_layout(deployment.capture_nights),
+        strip_span=strip_span(deployment.capture_nights),
     )
 
 

@@ -11,13 +11,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import cancel_job, retry_job, start_regroup
 from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
-from monitoring.suggestions import UNGROUPED_CAPTURES, dismiss
+from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss
 
 from .access import require_manager, with_visible_project
 from .cards import deployment_card, deployment_card_id, render_card, render_progress
@@ -32,7 +33,16 @@ def regroup_progress(
 ) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     card = deployment_card(deployment, request.user, just_finished=True)
-    return render_progress(request, card, deployment_card_id(deployment))
+    response = render_progress(request, card, deployment_card_id(deployment))
+    if card is None or card.suggestion.state != CardState.RUNNING:
+        # The job has ended: refresh the page's counts too, out of band.
+        stats = render_to_string(
+            "deployment_detail.html#deployment-stats",
+            {"project": project, "deployment": deployment, "out_of_band": True},
+            request,
+        )
+        response.content += stats.encode()
+    return response
 
 
 @require_POST
