@@ -45,7 +45,6 @@ class Card:
     strip: list[StripBar] | None = None
     strip_span: tuple[date, date] | None = None
 
-
     @property
     def progress(self) -> dict | None:
         """The job's current stage; before a worker reports, the ungrouped captures as
