@@ -38,7 +38,8 @@ def count_capture_nights(deployment: Deployment) -> list[NightBar]:
     """Bars of grouped and ungrouped captures from the first night to the last.
 
     Grouped captures come from the sessions' stored counts (a session lies within one
-    night); ungrouped ones from the small index of captures without a session.
+    night); ungrouped ones from the small index of captures without a session. Call it
+    after the deployment's source_images_without_event_count is refreshed.
     """
     from .models import Event, SourceImage
 
@@ -47,16 +48,20 @@ def count_capture_nights(deployment: Deployment) -> list[NightBar]:
         "start", "captures_count"
     ):
         grouped[night_of(start)] += captures
-    ungrouped: Counter[date] = Counter(
-        dict(
-            SourceImage.objects.filter(
-                deployment=deployment, event__isnull=True, timestamp__isnull=False
+    ungrouped: Counter[date] = Counter()
+    # The deployment's fresh count says whether there is anything to look for: after a
+    # regroup there is not, and the planner may not know it yet.
+    if deployment.source_images_without_event_count:
+        ungrouped.update(
+            dict(
+                SourceImage.objects.filter(
+                    deployment=deployment, event__isnull=True, timestamp__isnull=False
+                )
+                .values_list(TruncDate(F("timestamp") - NIGHT_SHIFT))
+                .annotate(n=Count("pk"))
+                .order_by()
             )
-            .values_list(TruncDate(F("timestamp") - NIGHT_SHIFT))
-            .annotate(n=Count("pk"))
-            .order_by()
         )
-    )
     nights = [night for night in (grouped | ungrouped) if grouped[night] or ungrouped[night]]
     if not nights:
         return []
