@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from monitoring.models import (
@@ -486,3 +488,22 @@ def test_pages_load_htmx_locally_and_send_the_csrf_token(client, member):
     assert '"historyRestoreAsHxRequest": false' in response.text
     assert 'hx-headers=\'{"x-csrftoken": "' in response.text
     assert 'name="viewport"' in response.text
+
+
+@pytest.mark.django_db
+def test_a_big_occurrence_list_takes_its_size_from_stored_counts(
+    client, member, project, deployment
+):
+    make_occurrences(deployment, 3)
+    Deployment.objects.filter(pk=deployment.pk).update(occurrences_count=20_000)
+    client.force_login(member)
+
+    with CaptureQueriesContext(connection) as queries:
+        big = client.get(occurrence_list(project)).text
+    Deployment.objects.filter(pk=deployment.pk).update(occurrences_count=0)
+    small = client.get(occurrence_list(project)).text
+
+    assert "20,000 occurrences" in big
+    assert not any("COUNT(*)" in query["sql"] for query in queries.captured_queries)
+    # A small list is counted, so a stale stored number can't hide its rows.
+    assert "3 occurrences" in small

@@ -1,3 +1,5 @@
+from functools import cached_property
+
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
@@ -6,6 +8,25 @@ from .http import HtmxHttpRequest
 PER_PAGE = 50
 
 
-def page_of(request: HtmxHttpRequest, items: QuerySet) -> Page:
-    """The requested page; a missing or bad `page` gives the first or last page, not 404."""
-    return Paginator(items, PER_PAGE).get_page(request.GET.get("page"))
+class KnownCountPaginator(Paginator):
+    """A paginator told how many items there are, instead of counting them."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
+def page_of(request: HtmxHttpRequest, items: QuerySet, count: int | None = None) -> Page:
+    """The requested page; a missing or bad `page` gives the first or last page, not 404.
+
+    `count`, when the caller knows it from stored numbers, saves counting the items.
+    """
+    if count is None:
+        paginator = Paginator(items, PER_PAGE)
+    else:
+        paginator = KnownCountPaginator(items, PER_PAGE, count)
+    return paginator.get_page(request.GET.get("page"))
