@@ -98,6 +98,9 @@ def main() -> None:
     idle = step("idle", big.pk)
     snapshot.restore()
     write_results(runs, idle, big.captures_count, snapshot.ungrouped)
+    # Then the pages benchmark, in its own process: it runs Django on its own database with
+    # production settings, and adds its section to the results this one just wrote.
+    subprocess.run([sys.executable, "bench/pages.py"], cwd=ROOT, check=True)
 
 
 class Snapshot:
