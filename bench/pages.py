@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
@@ -32,11 +31,9 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import psycopg
-
 # run.py points DATABASE_URL at the regroup bench's database when imported, so it is
 # imported before this module sets its own environment below.
-from run import machine
+from run import ensure_database, machine, manage
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get(
@@ -141,17 +138,6 @@ class Measure:
 # Seeding
 
 
-def ensure_database() -> None:
-    server, name = DATABASE_URL.rsplit("/", 1)
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            admin.execute(f'CREATE DATABASE "{name}"')
-
-
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=ENV, check=True)
-
-
 def big_project() -> Project | None:
     return Project.objects.filter(name=demo.PROJECT_NAME).first()
 
@@ -163,7 +149,7 @@ def seed() -> None:
     if project is None or big is None or big.captures_count != CAPTURES + demo.UNDATED_CAPTURES:
         started = time.monotonic()
         # --reset only replaces the demo project; a half-built one (interrupted) goes too.
-        manage("seed_demo", "--reset", "--captures", str(CAPTURES))
+        manage("seed_demo", "--reset", "--captures", str(CAPTURES), env=ENV)
         print(f"seed_demo --captures {CAPTURES}: {time.monotonic() - started:.0f} s", flush=True)
         project = big_project()
         assert project is not None
@@ -520,8 +506,8 @@ def sizes_of(project: Project, small: Project) -> dict[str, int]:
 
 
 def main() -> None:
-    ensure_database()
-    manage("migrate", "--noinput", "-v0")
+    ensure_database(DATABASE_URL)
+    manage("migrate", "--noinput", "-v0", env=ENV)
     seed()
     project, small = big_project(), Project.objects.get(name=SMALL_PROJECT)
     assert project is not None

@@ -35,15 +35,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=DATABASE_URL)
 
 
-def ensure_database() -> None:
-    server, name = DATABASE_URL.rsplit("/", 1)
+def ensure_database(url: str = DATABASE_URL) -> None:
+    server, name = url.rsplit("/", 1)
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             admin.execute(f'CREATE DATABASE "{name}"')
 
 
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=ENV, check=True)
+def manage(*args: str, env: dict[str, str] = ENV) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
 def step(name: str, deployment_id: int) -> dict:
