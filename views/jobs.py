@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,7 +23,7 @@ from jobs.registry import get_job_type
 from monitoring.models import Project
 from monitoring.permissions import can_manage
 
-from .access import with_visible_project
+from .access import require_manager, with_visible_project
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
@@ -167,8 +166,7 @@ def _jobs_of(project: Project):
 
 def _managed_job(request: HtmxHttpRequest, project: Project, job_id: int) -> Job:
     job = get_object_or_404(_jobs_of(project), pk=job_id)
-    if not can_manage(request.user, project):
-        raise PermissionDenied("Only project managers can cancel or retry jobs.")
+    require_manager(request.user, project)
     return job
 
 
