@@ -23,11 +23,11 @@ UNGROUPED = 600 * 6
 
 @pytest.fixture
 def slow_regroup(monkeypatch):
-    """Small chunks and a save per chunk, so a test can act while the regroup runs.
+    """One session a chunk and a save per chunk, so a test can act while the regroup runs.
 
     Set in the environment before the worker starts, so the worker's settings read them.
     """
-    monkeypatch.setenv("REGROUP_CHUNK_CAPTURES", "12")
+    monkeypatch.setenv("REGROUP_CHUNK_CAPTURES", "1")
     monkeypatch.setenv("JOBS_PROGRESS_SAVE_SECONDS", "0")
     monkeypatch.setenv("JOBS_HEARTBEAT_SECONDS", "0.5")
 
