@@ -29,22 +29,20 @@ def _user(username: str, **extra):
     return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
 
 
+def _member(project: Project, username: str, role: str):
+    user = _user(username)
+    ProjectMembership.objects.create(project=project, user=user, role=role)
+    return user
+
+
 @pytest.fixture
 def manager(project):
-    user = _user("manager")
-    ProjectMembership.objects.create(
-        project=project, user=user, role=ProjectMembership.Role.PROJECT_MANAGER
-    )
-    return user
+    return _member(project, "manager", ProjectMembership.Role.PROJECT_MANAGER)
 
 
 @pytest.fixture
 def member(project):
-    user = _user("member")
-    ProjectMembership.objects.create(
-        project=project, user=user, role=ProjectMembership.Role.BASIC_MEMBER
-    )
-    return user
+    return _member(project, "member", ProjectMembership.Role.BASIC_MEMBER)
 
 
 @pytest.fixture
