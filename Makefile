@@ -12,14 +12,14 @@ PYTHON ?=
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: help install chromium migrate demo test lint bench constraints
+.PHONY: help install chromium migrate demo test lint check-deploy bench constraints
 
 help:
 	@echo "make demo    run the app and a worker at http://localhost:$(PORT) (Ctrl-C stops both)"
 	@echo "make test    run the whole test suite"
-	@echo "make install | migrate | lint | bench | constraints"
+	@echo "make install | migrate | lint | check-deploy | bench | constraints"
 
-install: $(VENV)/.installed chromium
+install: $(VENV)/.installed
 
 $(BIN)/python:
 	@py=""; \
@@ -58,7 +58,7 @@ demo: install migrate
 
 # A fresh VAR_DIR per run unless one is given: the tests' SQLite file and broker folders
 # then never meet a running demo's, nor another test run's.
-test: install
+test: install chromium
 	@var_dir=$${VAR_DIR:-$$(mktemp -d "$${TMPDIR:-/tmp}/ungrouped-captures-test.XXXXXX")}; \
 	echo "VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS)"; \
 	VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
@@ -68,6 +68,13 @@ test: install
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Django's deployment checks with the production environment the README documents, and a
+# throwaway secret key (the example leaves it blank on purpose).
+check-deploy: $(VENV)/.installed
+	@set -a; . ./production.env.example; set +a; \
+	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench: install
 	$(BIN)/python bench/run.py

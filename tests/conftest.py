@@ -15,6 +15,19 @@ from tests.worker_process import CeleryWorker, running_worker
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _static_files_by_source_name(settings) -> None:
+    """Pages link static files by their source names: the suite runs no collectstatic.
+
+    Production's hashed names need the manifest that collectstatic writes; the production
+    smoke test (tests/e2e/test_production.py) runs it and checks those.
+    """
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def project(db) -> Project:
     return Project.objects.create(name="Moths of the Fens", is_private=True)

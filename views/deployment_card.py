@@ -8,7 +8,6 @@ deployment's row of the project page's rollup (`region=rollup-row`).
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -97,7 +96,6 @@ def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int
 
 
 @require_POST
-@login_required
 @vary_on_headers("HX-Request")
 @with_visible_project
 def dismiss_card(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
