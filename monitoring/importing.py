@@ -1,8 +1,9 @@
 """Import captures from a CSV file, without grouping them, as a sync would.
 
 The file has the columns `path,timestamp` (a header row is optional); the timestamp is
-ISO 8601 or empty. Every row is checked before anything is written, and the rows are
-written in one transaction, so a bad file imports nothing.
+ISO 8601 or empty. Every row is checked before anything is written, against what the
+columns can hold too (so the database never refuses a row halfway), and the rows are
+written in one transaction, so a bad file imports nothing; a file with no rows is refused.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from django.db import transaction
@@ -21,6 +22,13 @@ from .models import Deployment, SourceImage
 
 HEADER = ["path", "timestamp"]
 BATCH_SIZE = 5_000
+NO_ROWS = "no rows to import"
+PATH_MAX_LENGTH: int = SourceImage._meta.get_field("path").max_length
+# Timestamps are stored in UTC and read back as Python datetimes (years 1 to 9999), and a
+# capture's night and session reach up to a day either side of it: keep a day's margin.
+EARLIEST_TIMESTAMP = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST_TIMESTAMP = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+TIMESTAMP_RANGE = f"{EARLIEST_TIMESTAMP.date().isoformat()} to {LATEST_TIMESTAMP.date()}, UTC"
 
 
 class CaptureFileError(Exception):
@@ -29,6 +37,13 @@ class CaptureFileError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class EmptyCaptureFile(CaptureFileError):
+    """The file has no rows to import (it is empty, or holds only a header or blank lines)."""
+
+    def __init__(self) -> None:
+        super().__init__([NO_ROWS])
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ def read_capture_rows(lines: Iterable[str]) -> list[CaptureRow]:
         problems.append(f"line {reader.line_num + 1}: not readable as CSV text ({error})")
     if problems:
         raise CaptureFileError(problems)
+    if not rows:
+        raise EmptyCaptureFile()
     return rows
 
 
@@ -67,6 +84,10 @@ def _parse(record: list[str]) -> tuple[CaptureRow | None, str | None]:
     path, raw_timestamp = (cell.strip() for cell in record)
     if not path:
         return None, "the path is empty"
+    if "\x00" in path:
+        return None, "the path contains a NUL character, which can't be stored"
+    if len(path) > PATH_MAX_LENGTH:
+        return None, (f"the path is {len(path):,} characters long; at most {PATH_MAX_LENGTH:,} fit")
     if not raw_timestamp:
         return CaptureRow(path, None), None
     try:
@@ -78,7 +99,20 @@ def _parse(record: list[str]) -> tuple[CaptureRow | None, str | None]:
     if timezone.is_naive(timestamp):
         # Camera clocks without a zone are taken as UTC, the platform's storage zone.
         timestamp = timestamp.replace(tzinfo=UTC)
+    if not _storable(timestamp):
+        return (
+            None,
+            f"{raw_timestamp!r} is outside the dates a capture can have ({TIMESTAMP_RANGE})",
+        )
     return CaptureRow(path, timestamp), None
+
+
+def _storable(timestamp: datetime) -> bool:
+    try:
+        in_utc = timestamp.astimezone(UTC)
+    except OverflowError:  # its UTC time is before year 1 or after year 9999
+        return False
+    return EARLIEST_TIMESTAMP <= in_utc <= LATEST_TIMESTAMP
 
 
 def import_capture_file(deployment: Deployment, file: TextIO) -> list[SourceImage]:

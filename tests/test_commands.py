@@ -97,7 +97,7 @@ def test_import_captures_reports_every_bad_row_and_imports_nothing(deployment, c
         run("import_captures", str(deployment.pk), str(path))
 
     message = str(error.value)
-    assert "Nothing was imported: 4 bad row(s)" in message
+    assert "Nothing was imported: 4 bad rows" in message
     assert "line 3: 'yesterday' is not an ISO 8601 date and time" in message
     assert "line 4: the path is empty" in message
     assert "line 5: expected 2 columns" in message
