@@ -6,6 +6,7 @@ SECRET_KEY and ALLOWED_HOSTS.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -154,6 +155,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+if DEBUG:
+    # Files come from their sources then; a missing collected folder is no news.
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
 
 LOGGING = {
     "version": 1,
@@ -183,6 +187,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.1,
     }
+# The queue jobs are sent to and workers consume; sites that share a broker each name one.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

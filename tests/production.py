@@ -1,0 +1,28 @@
+"""The production setup as the README documents it, for tests that run it."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def production_environment() -> dict[str, str]:
+    """The documented production environment (production.env.example), with a secret key."""
+    environment = {}
+    for line in (BASE_DIR / "production.env.example").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            environment[name.strip()] = value.strip()
+    environment["SECRET_KEY"] = secrets.token_urlsafe(50)
+    return environment
+
+
+def procfile_command(process: str) -> str:
+    """The shell command the Procfile gives for `process` (web, worker, release…)."""
+    for line in (BASE_DIR / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise KeyError(f"The Procfile has no {process!r} process.")
