@@ -174,7 +174,8 @@ LOGGING = {
 
 # Celery. The default broker is kombu's filesystem transport, so the demo runs a real
 # worker process without a server; production sets a redis:// or amqp:// URL.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# A host name, though the transport ignores it, keeps kombu from warning at every start.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     _queue_dir = _broker_dir / "queue"
@@ -201,10 +202,24 @@ REGROUP_CHUNK_CAPTURES = int(os.environ.get("REGROUP_CHUNK_CAPTURES", "5000"))
 
 # Jobs. A running job saves its progress at most this often (and always at a stage's end).
 JOBS_PROGRESS_SAVE_SECONDS = float(os.environ.get("JOBS_PROGRESS_SAVE_SECONDS", "1"))
-# An active job that shows no sign of life for this long is marked failed by the reaper,
-# so a worker killed mid-job never leaves it "running" forever; it can then be retried.
-JOBS_STALE_AFTER_SECONDS = int(os.environ.get("JOBS_STALE_AFTER_SECONDS", "600"))
+# A running job's worker marks it alive this often, even during one long statement.
+JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "15"))
+# A running job silent this long has lost its worker (four missed beats by default: a busy
+# database may delay a beat or two). The reaper then queues it again, up to
+# JOBS_MAX_ATTEMPTS runs in all, and only then marks it failed, ready for Retry.
+JOBS_STALE_AFTER_SECONDS = float(
+    os.environ.get("JOBS_STALE_AFTER_SECONDS", str(4 * JOBS_HEARTBEAT_SECONDS))
+)
+JOBS_MAX_ATTEMPTS = int(os.environ.get("JOBS_MAX_ATTEMPTS", "3"))
 JOBS_REAP_EVERY_SECONDS = int(os.environ.get("JOBS_REAP_EVERY_SECONDS", "60"))
+if JOBS_HEARTBEAT_SECONDS <= 0 or JOBS_STALE_AFTER_SECONDS < 2 * JOBS_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"JOBS_STALE_AFTER_SECONDS ({JOBS_STALE_AFTER_SECONDS:g}) must be at least twice "
+        f"JOBS_HEARTBEAT_SECONDS ({JOBS_HEARTBEAT_SECONDS:g}), which must be positive: "
+        "otherwise jobs whose worker is alive would be run again."
+    )
+if JOBS_MAX_ATTEMPTS < 1 or JOBS_REAP_EVERY_SECONDS < 1:
+    raise ImproperlyConfigured("JOBS_MAX_ATTEMPTS and JOBS_REAP_EVERY_SECONDS must be 1 or more.")
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "jobs.tasks.reap_stale_jobs", "schedule": JOBS_REAP_EVERY_SECONDS},
 }
@@ -213,5 +228,12 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A running job's worker marks it alive this often, even during one long statement.
-JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "15"))
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands an unacknowledged message out again this long after delivering it: after
+    # the reaper has had two rounds to notice a dead worker, so the copy normally finds its
+    # job queued again, running or ended, and is dropped. Whichever comes first, a job's
+    # row lock and live-worker check let only one run go ahead. (A job running longer than
+    # this has its copy dropped the same way.)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": round(JOBS_STALE_AFTER_SECONDS + 2 * JOBS_REAP_EVERY_SECONDS)
+    }
