@@ -8,6 +8,7 @@ counting captures.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, TypedDict
 
@@ -83,9 +84,17 @@ def count_capture_nights(deployment: Deployment) -> list[NightBar]:
     return bars
 
 
+# Of the strip's 100 units of height: a night with any captures gets at least this much
+# of a bar (4.5 px on the 3.5rem strip), so 1 ungrouped capture beside nights of
+# thousands is still there to see.
+MIN_BAR = 8
+# Date labels under the strip: month starts, thinned to at most this many.
+MAX_TICKS = 5
+
+
 class StripBar(TypedDict):
     """One bar in a 100-high SVG box, one unit wide per bar: grouped captures at the
-    bottom, ungrouped ones stacked on top."""
+    bottom, ungrouped ones stacked on top; with its numbers, for the table under it."""
 
     x: float
     grouped_y: float
@@ -93,6 +102,48 @@ class StripBar(TypedDict):
     ungrouped_y: float
     ungrouped_height: float
     label: str
+    nights: str  # "4 Jun 2024", or "4 Jun 2024 – 7 Jun 2024" for a bar of several nights
+    captures: int
+    ungrouped: int
+
+
+class StripTick(TypedDict):
+    """A date under the strip, at `position` percent of its width, its text anchored at
+    its start, centre or end so that labels at the edges stay inside the strip."""
+
+    label: str
+    position: float
+    align: str
+
+
+@dataclass
+class NightStrip:
+    """Everything the deployment card's strip draws, from the stored bars."""
+
+    bars: list[StripBar]
+    ticks: list[StripTick]
+    first: date
+    last: date
+    # Nights per bar on long deployments (1 otherwise): the table under the strip says so.
+    nights_per_bar: int
+    # Bars with ungrouped captures: the rows of that table.
+    ungrouped_bars: list[StripBar] = field(default_factory=list)
+
+
+def night_strip(bars: list[NightBar]) -> NightStrip | None:
+    """The strip of a deployment's stored bars (`Deployment.capture_nights`), if any."""
+    if not bars:
+        return None
+    layout = strip_layout(bars)
+    first = date.fromisoformat(bars[0]["first"])
+    return NightStrip(
+        bars=layout,
+        ticks=strip_ticks(bars),
+        first=first,
+        last=date.fromisoformat(bars[-1]["last"]),
+        nights_per_bar=(date.fromisoformat(bars[0]["last"]) - first).days + 1,
+        ungrouped_bars=[bar for bar in layout if bar["ungrouped"]],
+    )
 
 
 def strip_layout(bars: list[NightBar]) -> list[StripBar]:
@@ -102,8 +153,8 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
     for x, bar in enumerate(bars):
         first, last = (_human(bar["first"]), _human(bar["last"]))
         nights = first if first == last else f"{first} – {last}"
-        grouped = round(100 * bar["grouped"] / peak, 2)
-        ungrouped = round(100 * bar["ungrouped"] / peak, 2)
+        ungrouped = _height(bar["ungrouped"], peak)
+        grouped = min(_height(bar["grouped"], peak), round(100 - ungrouped, 2))
         layout.append(
             StripBar(
                 x=x + 0.1,
@@ -112,16 +163,51 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
                 ungrouped_y=round(100 - grouped - ungrouped, 2),
                 ungrouped_height=ungrouped,
                 label=f"{nights}: {bar['grouped']:,} grouped, {bar['ungrouped']:,} not grouped",
+                nights=nights,
+                captures=bar["grouped"] + bar["ungrouped"],
+                ungrouped=bar["ungrouped"],
             )
         )
     return layout
 
 
-def strip_span(bars: list[NightBar]) -> tuple[date, date] | None:
-    """The first and last night the strip covers."""
+def strip_ticks(bars: list[NightBar]) -> list[StripTick]:
+    """A few dates to read the strip by: the months it crosses (the year shown on the
+    first and on each January), or, when it crosses fewer than two month starts, its
+    first and last night."""
     if not bars:
-        return None
-    return date.fromisoformat(bars[0]["first"]), date.fromisoformat(bars[-1]["last"])
+        return []
+    count = len(bars)
+    months: list[tuple[int, date]] = []
+    for index, bar in enumerate(bars):
+        first, last = date.fromisoformat(bar["first"]), date.fromisoformat(bar["last"])
+        month_start = first if first.day == 1 else _next_month(first)
+        if month_start <= last:
+            months.append((index, month_start))
+    if len(months) < 2:
+        first_night, last_night = _human(bars[0]["first"]), _human(bars[-1]["last"])
+        ticks = [StripTick(label=first_night, position=0, align="start")]
+        if last_night != first_night:
+            ticks.append(StripTick(label=last_night, position=100, align="end"))
+        return ticks
+    step = -(-len(months) // MAX_TICKS)
+    ticks = []
+    for number, (index, month) in enumerate(months[::step]):
+        position = round((index + 0.5) * 100 / count, 2)
+        label = f"{month:%b %Y}" if number == 0 or month.month == 1 else f"{month:%b}"
+        align = "start" if position < 10 else "end" if position > 90 else "center"
+        ticks.append(StripTick(label=label, position=position, align=align))
+    return ticks
+
+
+def _height(captures: int, peak: int) -> float:
+    if not captures:
+        return 0
+    return max(MIN_BAR, round(100 * captures / peak, 2))
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _human(iso_date: str) -> str:

@@ -153,6 +153,9 @@ class Deployment(models.Model):
                 self.save(
                     update_fields=[*CALCULATED_DEPLOYMENT_FIELDS, "calculated_fields_updated_at"]
                 )
+                from .suggestions import follow_ungrouped_count  # suggestions imports models
+
+                follow_ungrouped_count(self)
         return changed
 
 
@@ -408,7 +411,11 @@ class SourceImageCollection(models.Model):
 
 
 class SuggestionDismissal(models.Model):
-    """A user hid a suggested-action card at some count; it returns if the count grows."""
+    """A user hid a suggested-action card at some count; it returns if the count grows.
+
+    The stored count follows the problem down (monitoring.suggestions.follow_ungrouped_count):
+    lowered when the count shrinks, deleted when it reaches zero.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dismissals"

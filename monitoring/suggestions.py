@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobStatus
+from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobLog, JobStatus
 
 from .models import (
     Deployment,
@@ -33,6 +33,7 @@ class CardState(StrEnum):
     NEEDS_ACTION = "needs-action"
     RUNNING = "running"
     FAILED = "failed"
+    CANCELLED = "cancelled"
     DONE = "done"
 
 
@@ -45,6 +46,10 @@ class Suggestion:
     can_act: bool
     job: Job | None = None
     managers: list[str] = field(default_factory=list)
+    # The user hid this card: a one-line "hidden suggestion · Show" takes its place.
+    dismissed: bool = False
+    # The user looking at a cancelled card is the one who cancelled it.
+    cancelled_by_user: bool = False
 
 
 User = AbstractBaseUser | AnonymousUser
@@ -61,9 +66,11 @@ def ungrouped_captures(
     count = deployment.source_images_without_event_count
     job = _latest_job(REGROUP_JOB, deployment=deployment)
     state = _state(count, job, just_finished)
-    if state is None or _dismissed(user, UNGROUPED_CAPTURES, deployment.pk, count, state):
+    if state is None:
         return None
-    return _suggestion(UNGROUPED_CAPTURES, deployment, count, state, job, user)
+    suggestion = _suggestion(UNGROUPED_CAPTURES, deployment, count, state, job, user)
+    suggestion.dismissed = _dismissed(user, UNGROUPED_CAPTURES, deployment.pk, count, state)
+    return suggestion
 
 
 def empty_capture_set(
@@ -91,10 +98,36 @@ def latest_populate_jobs(collections: list[SourceImageCollection]) -> dict[int, 
 
 
 def dismiss(user: User, key: str, object_id: int, count: int) -> None:
-    """Hide a card for this user until its count grows past `count`."""
+    """Hide a card for this user until its count grows past `count`.
+
+    A count of zero has nothing to hide (and a dismissal must never outlive the problem).
+    """
+    if count <= 0:
+        return
     SuggestionDismissal.objects.update_or_create(
         user=user, key=key, object_id=object_id, defaults={"dismissed_count": count}
     )
+
+
+def undismiss(user: User, key: str, object_id: int) -> None:
+    """Show a hidden card again, for this user."""
+    SuggestionDismissal.objects.filter(user=user, key=key, object_id=object_id).delete()
+
+
+def follow_ungrouped_count(deployment: Deployment) -> None:
+    """Keep dismissals of a deployment's card in step with its freshly stored count.
+
+    At zero the problem is over, so every dismissal of it ends: captures synced later are
+    news again. A smaller count lowers the dismissed one, so the card comes back as soon as
+    the number grows from wherever it went (not only past the number first hidden).
+    Called whenever the stored count changes.
+    """
+    count = deployment.source_images_without_event_count
+    dismissals = SuggestionDismissal.objects.filter(key=UNGROUPED_CAPTURES, object_id=deployment.pk)
+    if count == 0:
+        dismissals.delete()
+    else:
+        dismissals.filter(dismissed_count__gt=count).update(dismissed_count=count)
 
 
 def _latest_job(key: str, **target: Any) -> Job | None:
@@ -106,8 +139,10 @@ def _state(count: int, job: Job | None, just_finished: bool) -> CardState | None
         return CardState.RUNNING
     if count == 0:
         return CardState.DONE if just_finished else None
-    if job is not None and job.status in (JobStatus.FAILURE, JobStatus.REVOKED):
+    if job is not None and job.status == JobStatus.FAILURE:
         return CardState.FAILED
+    if job is not None and job.status == JobStatus.REVOKED:
+        return CardState.CANCELLED
     return CardState.NEEDS_ACTION
 
 
@@ -129,7 +164,25 @@ def _suggestion(
 ) -> Suggestion:
     allowed = can_manage(user, target.project)
     managers = [] if allowed else manager_names(target.project_id)
-    return Suggestion(key, target, count, state, allowed, job, managers)
+    suggestion = Suggestion(key, target, count, state, allowed, job, managers)
+    if state == CardState.CANCELLED and job is not None:
+        suggestion.cancelled_by_user = _cancelled_by(job, user)
+    return suggestion
+
+
+def _cancelled_by(job: Job, user: User) -> bool:
+    """Whether `user` cancelled the job. A job keeps who cancelled it only in its log, in
+    the lines jobs.actions.cancel_job writes; one indexed query on the job's log."""
+    if not user.is_authenticated:
+        return False
+    name = user.get_username()
+    return job.logs.filter(
+        level=JobLog.Level.WARNING,
+        message__in=[
+            f"Cancel asked by {name}; stopping at the next safe point.",
+            f"Cancelled by {name} before it started.",
+        ],
+    ).exists()
 
 
 def manager_names(project_id: int) -> list[str]:

@@ -7,6 +7,7 @@ taxon filter narrows the list, through the (event, determination) index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Count, QuerySet
 
@@ -26,6 +27,16 @@ class ProjectRollup:
     @property
     def captures(self) -> int:
         return sum(d.source_images_without_event_count for d in self.deployments)
+
+
+def regroup_progress(job: Job | None, ungrouped: int) -> dict[str, Any]:
+    """What a regroup's progress bar shows: the job's current stage (as views.jobs.present
+    gives it) once the worker has counted its captures; before that, 0 of the deployment's
+    ungrouped captures, so the bar and its unit are there from the first moment."""
+    stage = getattr(job, "current_stage", None) if job else None
+    if stage and stage.get("total") is not None:
+        return stage
+    return {"done": 0, "total": ungrouped, "unit": "captures", "percent": 0}
 
 
 def project_rollup(project: Project) -> ProjectRollup:

@@ -234,15 +234,73 @@ def test_a_failed_regroup_says_so_with_its_error_and_retry_runs_it_again(
     assert 'hx-trigger="every 1s"' in response.text
 
 
-def test_a_cancelled_regroup_offers_retry(client, manager, ungrouped):
+def cancelled_mid_run(deployment: Deployment, by) -> Job:
+    """A regroup cancelled by `by` after grouping 42,631 of 99,632 captures, as the worker
+    leaves it when it stops at a safe point."""
+    job, _ = actions.start_regroup(deployment, by)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.STARTED)
+    actions.cancel_job(job, by)
+    stage = {"key": "regroup", "name": "Group", "unit": "captures", "status": "REVOKED"}
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.REVOKED, progress={"stages": [{**stage, "done": 42631, "total": 99632}]}
+    )
+    return job
+
+
+def test_your_own_cancel_is_neutral_and_offers_regroup_not_retry(client, manager, ungrouped):
+    job = cancelled_mid_run(ungrouped, manager)
+    client.force_login(manager)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "card-cancelled" in card
+    assert 'role="alert"' not in card and "banner-error" not in card
+    notice = card.split('class="banner banner-warning" role="status"', 1)[1].split("</div>")[0]
+    assert (
+        "You cancelled the regroup at 42,631 of 99,632 captures. "
+        "Captures grouped so far stay grouped." in notice
+    )
+    assert job.get_absolute_url() in notice
+    assert ">Regroup</button>" in card
+    assert f'action="{url("deployment-regroup", ungrouped)}"' in card
+    assert f'hx-post="{url("deployment-regroup", ungrouped)}"' in card
+    assert "Retry" not in card
+    assert "failed" not in card
+
+
+def test_someone_elses_cancel_is_not_yours(client, manager, member, ungrouped):
+    cancelled_mid_run(ungrouped, manager)
+    client.force_login(member)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert "The regroup was cancelled at 42,631 of 99,632 captures." in card
+    assert "You cancelled" not in card
+    assert "Regroup</button>" not in card  # a member can't act
+
+
+def test_a_cancel_before_the_worker_started_says_nothing_was_grouped(client, manager, ungrouped):
     job, _ = actions.start_regroup(ungrouped, manager)
     actions.cancel_job(job, manager)
     client.force_login(manager)
 
     card = card_of(page(client, ungrouped), ungrouped)
 
-    assert "The last run was cancelled" in card
-    assert ">Retry</button>" in card
+    assert "You cancelled the regroup before it grouped any captures." in card
+    assert 'role="status"' in card and ">Regroup</button>" in card
+
+
+def test_a_failed_regroup_stays_an_alert_with_retry(client, manager, ungrouped):
+    job, _ = actions.start_regroup(ungrouped, manager)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILURE)
+    job.log("Failed: the disk is full", "ERROR")
+    client.force_login(manager)
+
+    card = card_of(page(client, ungrouped), ungrouped)
+
+    assert 'class="banner banner-error" role="alert"' in card
+    assert "The last run failed" in card and "the disk is full" in card
+    assert ">Retry</button>" in card and ">Regroup</button>" not in card
 
 
 # Who may post
@@ -297,12 +355,16 @@ def test_dismiss_hides_the_card_for_that_user_until_the_number_grows(
 ):
     client.force_login(manager)
     response = client.post(url("deployment-card-dismiss", ungrouped), **HTMX)
-    assert response.status_code == 200 and response.text == ""
+    assert response.status_code == 200
     assert "HX-Request" in response["Vary"]
-    assert f'id="deployment-{ungrouped.pk}-card"' not in page(client, ungrouped)
+    # The answer is the line that takes the card's place, under the card's own id.
+    assert response.text.strip().startswith(f'<div id="deployment-{ungrouped.pk}-card"')
+    assert "1 hidden suggestion" in response.text
+    assert "<article" not in page(client, ungrouped)
+    assert "1 hidden suggestion" in page(client, ungrouped)
 
     client.force_login(member)  # dismissal is per user
-    assert f'id="deployment-{ungrouped.pk}-card"' in page(client, ungrouped)
+    assert "18 captures aren't grouped" in card_of(page(client, ungrouped), ungrouped)
 
     client.force_login(manager)
     add_captures(ungrouped, nights(20, 1))
@@ -310,11 +372,81 @@ def test_dismiss_hides_the_card_for_that_user_until_the_number_grows(
     assert "24 captures" in card_of(page(client, ungrouped), ungrouped)
 
 
+def test_a_dismissed_card_leaves_a_line_whose_show_brings_it_back(client, manager, ungrouped):
+    client.force_login(manager)
+    client.post(url("deployment-card-dismiss", ungrouped))
+
+    line = page(client, ungrouped).split(f'<div id="deployment-{ungrouped.pk}-card"', 1)[1]
+    line = line.split("</div>", 1)[0]
+    assert "1 hidden suggestion" in line and ">Show</button>" in line
+    assert "captures aren't grouped" not in line
+    # A plain form (no JavaScript needed) that htmx posts in place.
+    assert 'method="post"' in line and "csrfmiddlewaretoken" in line
+    assert f'action="{url("deployment-card-show", ungrouped)}"' in line
+    assert f'hx-post="{url("deployment-card-show", ungrouped)}"' in line
+    assert f'hx-target="#deployment-{ungrouped.pk}-card"' in line
+
+    shown = client.post(url("deployment-card-show", ungrouped), **HTMX)
+    assert shown.text.strip().startswith(f'<article id="deployment-{ungrouped.pk}-card"')
+    assert "18 captures aren't grouped into a session." in shown.text
+    assert "HX-Request" in shown["Vary"]
+    assert "18 captures aren't grouped" in card_of(page(client, ungrouped), ungrouped)
+
+
+def test_show_without_javascript_redirects_to_the_card(client, manager, ungrouped):
+    client.force_login(manager)
+    client.post(url("deployment-card-dismiss", ungrouped))
+
+    response = client.post(url("deployment-card-show", ungrouped))
+
+    assert response.status_code == 302 and response.url == ungrouped.get_absolute_url()
+    assert ">Regroup</button>" in card_of(client.get(response.url).text, ungrouped)
+
+
+def test_a_dismissal_ends_when_everything_is_grouped(client, manager, member, ungrouped):
+    """Dismissed at 18, regrouped to 0, then 6 new ungrouped captures: fewer than were
+    dismissed, but news, so the card is back for the one who dismissed it."""
+    client.force_login(manager)
+    client.post(url("deployment-card-dismiss", ungrouped))
+    job, _ = actions.start_regroup(ungrouped, manager)
+    run_job(job.pk)
+    ungrouped.refresh_from_db()
+    assert ungrouped.source_images_without_event_count == 0
+
+    add_captures(ungrouped, nights(30, 1))
+    ungrouped.update_calculated_fields()
+
+    card = card_of(page(client, ungrouped), ungrouped)
+    assert "6 captures aren't grouped into a session." in card
+    assert ">Regroup</button>" in card
+    assert "hidden suggestion" not in page(client, ungrouped)
+
+
+def test_a_dismissal_follows_the_count_down_and_ends_when_it_grows(client, manager, ungrouped):
+    client.force_login(manager)
+    client.post(url("deployment-card-dismiss", ungrouped))
+    # 12 of the 18 go away (deleted at the source): still dismissed, at 6 now.
+    SourceImage.objects.filter(
+        pk__in=SourceImage.objects.filter(
+            deployment=ungrouped, event=None, timestamp__isnull=False
+        ).values("pk")[:12]
+    ).delete()
+    ungrouped.update_calculated_fields()
+    assert "1 hidden suggestion" in page(client, ungrouped)
+
+    add_captures(ungrouped, nights(40, 1))  # 6 more: 12, below the 18 first dismissed
+    ungrouped.update_calculated_fields()
+
+    assert "12 captures aren't grouped" in card_of(page(client, ungrouped), ungrouped)
+
+
 def test_dismiss_without_javascript_redirects_back(client, manager, ungrouped):
     client.force_login(manager)
     response = client.post(url("deployment-card-dismiss", ungrouped))
     assert response.status_code == 302 and response.url == ungrouped.get_absolute_url()
-    assert "The card comes back if more captures need grouping." in client.get(response.url).text
+    text = client.get(response.url).text
+    assert "It comes back if more captures need grouping, or with Show." in text
+    assert "1 hidden suggestion" in text
 
 
 # Project rollup
@@ -342,11 +474,55 @@ def test_regroup_from_the_rollup_swaps_the_row_and_the_row_follows_the_job(
     assert response.text.strip().startswith(f'<li id="rollup-deployment-{ungrouped.pk}"')
     assert f'hx-get="{url("deployment-rollup-row", ungrouped)}"' in response.text
     assert 'role="progressbar"' in response.text
+    # Before the worker reports, the bar counts from 0 of the ungrouped captures.
+    assert "0 of 18 captures" in response.text and "Counting" not in response.text
+    assert "hx-swap-oob" not in response.text  # nothing else changed yet
 
     client.force_login(member)
     text = client.get(ungrouped.project.get_absolute_url()).text
     assert "Follow the job" in text
     assert "Regroup</button>" not in text
+
+
+def test_the_rollup_row_that_sees_its_job_end_refreshes_the_heading_and_table_row(
+    client, manager, ungrouped, project
+):
+    other = Deployment.objects.create(project=project, name="Station B")
+    add_captures(other, nights(0, 1))
+    other.update_calculated_fields()
+    client.force_login(manager)
+    before = client.get(project.get_absolute_url()).text
+    assert "2 of 2 deployments have 24 captures that aren&#x27;t grouped" in before
+    job, _ = actions.start_regroup(ungrouped, manager)
+
+    running = client.get(url("deployment-rollup-row", ungrouped), **HTMX)
+    assert "hx-swap-oob" not in running.text
+
+    run_job(job.pk)
+    ended = client.get(url("deployment-rollup-row", ungrouped), **HTMX).text
+
+    assert ended.strip().startswith(f'<li id="rollup-deployment-{ungrouped.pk}"')
+    assert "All grouped now." in ended
+    heading = ended.split('<div id="rollup-summary" hx-swap-oob="true">', 1)[1]
+    heading = heading.split("</div>", 1)[0]
+    assert "1 of 2 deployments has 6 captures that aren&#x27;t grouped" in heading
+    row = ended.split(f'<tr id="deployment-{ungrouped.pk}-row" hx-swap-oob="true">', 1)[1]
+    cells = [cell.split(">", 1)[1] for cell in row.split("</tr>", 1)[0].split("</td>")[:-1]]
+    ungrouped.refresh_from_db()
+    assert cells[1] == "32"  # captures
+    assert f">{ungrouped.events_count}</a>" in cells[2]  # sessions, now with the new ones
+    assert cells[7:] == ["0", "2"]  # without session, without timestamp
+
+
+def test_when_the_last_rollup_row_ends_the_heading_says_all_is_grouped(client, manager, ungrouped):
+    client.force_login(manager)
+    job, _ = actions.start_regroup(ungrouped, manager)
+    run_job(job.pk)
+
+    ended = client.get(url("deployment-rollup-row", ungrouped), **HTMX).text
+
+    heading = ended.split('<div id="rollup-summary" hx-swap-oob="true">', 1)[1]
+    assert "All captures are grouped into sessions now." in heading.split("</div>", 1)[0]
 
 
 # Occurrence banner

@@ -7,7 +7,6 @@ adds the element id and the URLs of each kind of card, and answers a running car
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpResponse
@@ -16,7 +15,7 @@ from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
 from jobs.models import Job
-from monitoring.capture_nights import StripBar, strip_layout, strip_span
+from monitoring.capture_nights import NightStrip, night_strip
 from monitoring.models import Deployment, SourceImageCollection
 from monitoring.suggestions import (
     UNGROUPED_CAPTURES,
@@ -25,6 +24,7 @@ from monitoring.suggestions import (
     empty_capture_set,
     ungrouped_captures,
 )
+from monitoring.ungrouped import regroup_progress
 
 from .http import HtmxHttpRequest
 from .jobs import present
@@ -42,20 +42,18 @@ class Card:
     retry_url: str
     cancel_url: str | None = None
     dismiss_url: str | None = None
-    strip: list[StripBar] | None = None
-    strip_span: tuple[date, date] | None = None
+    show_url: str | None = None
+    strip: NightStrip | None = None
 
     @property
     def progress(self) -> dict | None:
         """The job's current stage; before a worker reports, the ungrouped captures as
         "0 of N" so the bar is there from the first moment."""
         job = self.suggestion.job
-        stage = getattr(job, "current_stage", None) if job else None
-        if stage and stage.get("total") is not None:
-            return stage
         if self.suggestion.key == UNGROUPED_CAPTURES:
-            return {"done": 0, "total": self.suggestion.count, "unit": "captures", "percent": 0}
-        return None
+            return regroup_progress(job, self.suggestion.count)
+        stage = getattr(job, "current_stage", None) if job else None
+        return stage if stage and stage.get("total") is not None else None
 
 
 def deployment_card_id(deployment: Deployment) -> str:
@@ -79,8 +77,8 @@ def deployment_card(deployment: Deployment, user: User, just_finished: bool = Fa
         retry_url=reverse("deployment-regroup-retry", args=args),
         cancel_url=reverse("deployment-regroup-cancel", args=args),
         dismiss_url=reverse("deployment-card-dismiss", args=args),
-        strip=strip_layout(deployment.capture_nights),
-        strip_span=strip_span(deployment.capture_nights),
+        show_url=reverse("deployment-card-show", args=args),
+        strip=night_strip(deployment.capture_nights),
     )
 
 

@@ -1,4 +1,4 @@
-"""The deployment's ungrouped-captures card: Regroup, follow, cancel, retry, dismiss.
+"""The deployment's ungrouped-captures card: Regroup, follow, cancel, retry, dismiss, show.
 
 Every button is a plain form POST that redirects (no JavaScript needed); with htmx the
 same views answer with the region that changed: the card on the deployment page, or the
@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.actions import cancel_job, retry_job, start_regroup
 from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
-from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss
+from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undismiss
 
 from .access import require_manager, with_visible_project
 from .cards import deployment_card, deployment_card_id, render_card, render_progress
@@ -107,8 +107,23 @@ def dismiss_card(request: HtmxHttpRequest, project: Project, deployment_id: int)
         deployment.source_images_without_event_count,
     )
     if request.htmx:
-        return HttpResponse("")
-    messages.info(request, "Hidden. The card comes back if more captures need grouping.")
+        # The one-line "hidden suggestion · Show" that now stands in the card's place.
+        return render_card(request, deployment_card(deployment, request.user))
+    messages.info(
+        request, "Hidden for you. It comes back if more captures need grouping, or with Show."
+    )
+    return redirect(deployment)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def show_card(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    """Bring back a card this user hid."""
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    undismiss(request.user, UNGROUPED_CAPTURES, deployment.pk)
+    if request.htmx:
+        return render_card(request, deployment_card(deployment, request.user))
     return redirect(deployment)
 
 

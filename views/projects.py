@@ -1,6 +1,7 @@
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from jobs.models import REGROUP_JOB, Job
@@ -8,7 +9,7 @@ from monitoring.grouping import session_gap
 from monitoring.models import Deployment, Project
 from monitoring.permissions import can_manage, visible_projects
 from monitoring.suggestions import manager_names
-from monitoring.ungrouped import project_rollup
+from monitoring.ungrouped import project_rollup, regroup_progress
 
 from .access import with_visible_project
 from .http import HtmxHttpRequest
@@ -30,7 +31,7 @@ def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     gap, unusable_setting = session_gap(project.session_time_gap_seconds)
     rollup = project_rollup(project)
     for deployment in rollup.deployments:
-        deployment.regroup_job = _presented(rollup.active_jobs.get(deployment.pk))
+        _with_regroup(deployment, rollup.active_jobs.get(deployment.pk))
     allowed = can_manage(request.user, project)
     context = {
         "project": project,
@@ -56,15 +57,32 @@ def rollup_row(request: HtmxHttpRequest, project: Project, deployment_id: int) -
 
 
 def render_rollup_row(request: HtmxHttpRequest, deployment: Deployment) -> HttpResponse:
+    """The deployment's rollup row; once no regroup of it is running, with the rollup's
+    heading and the deployment's row of the table, out of band, so the page agrees."""
+    project = deployment.project
     job = Job.objects.active().filter(job_type_key=REGROUP_JOB, deployment=deployment).first()
-    deployment.regroup_job = _presented(job)
+    _with_regroup(deployment, job)
     context = {
-        "project": deployment.project,
+        "project": project,
         "deployment": deployment,
-        "can_manage": can_manage(request.user, deployment.project),
+        "can_manage": can_manage(request.user, project),
     }
-    return render(request, "project_detail.html#rollup-row", context)
+    response = render(request, "project_detail.html#rollup-row", context)
+    if job is None:
+        out_of_band = {"project": project, "out_of_band": True}
+        for partial, extra in (
+            ("rollup-heading", {"rollup": project_rollup(project)}),
+            ("deployment-row", {"deployment": deployment}),
+        ):
+            response.content += render_to_string(
+                f"project_detail.html#{partial}", {**out_of_band, **extra}, request
+            ).encode()
+    return response
 
 
-def _presented(job: Job | None) -> Job | None:
-    return present(job) if job else None
+def _with_regroup(deployment: Deployment, job: Job | None) -> None:
+    """Give a rollup row its active regroup, and the numbers its bar shows."""
+    deployment.regroup_job = present(job) if job else None
+    deployment.regroup_stage = regroup_progress(
+        deployment.regroup_job, deployment.source_images_without_event_count
+    )

@@ -35,6 +35,7 @@ urlpatterns = [
         name="deployment-regroup-retry",
     ),
     path(f"{DEPLOYMENT}dismiss/", deployment_card.dismiss_card, name="deployment-card-dismiss"),
+    path(f"{DEPLOYMENT}show/", deployment_card.show_card, name="deployment-card-show"),
     path(f"{DEPLOYMENT}rollup-row/", projects.rollup_row, name="deployment-rollup-row"),
     path("projects/<int:project_id>/sessions/", sessions.session_list, name="session-list"),
     path(
