@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from jobs.models import Job
+
 from .grouping import regroup_deployment
 from .models import (
     Deployment,
@@ -27,8 +29,10 @@ from .models import (
     ProjectMembership,
     SourceImage,
     SourceImageCollection,
+    SuggestionDismissal,
     Taxon,
 )
+from .suggestions import UNGROUPED_CAPTURES
 
 PROJECT_NAME = "Fenland Moth Survey"
 MANAGER = ("demo", "demo-moths")
@@ -79,25 +83,32 @@ def build_demo(
     reset: bool = False,
     say: Callable[[str], None] = lambda message: None,
 ) -> DemoSummary:
-    """Create the demo project unless it exists (or rebuild it when `reset`)."""
+    """Create the demo project unless it exists (or rebuild it when `reset`).
+
+    A rebuild keeps the ids of the project and of its deployments, so pages open in a
+    browser still lead somewhere: only what is under the deployments is made anew.
+    """
     existing = Project.objects.filter(name=PROJECT_NAME).first()
     if existing and not reset:
         _ensure_users(existing)
-        return DemoSummary(project=existing, created=False)
+        return DemoSummary(
+            project=existing,
+            created=False,
+            big_deployment=existing.deployments.filter(name=BIG_DEPLOYMENT).first(),
+        )
     if existing:
-        say(f"Deleting the old demo project {existing.pk}…")
-        existing.delete()
+        say(f"Emptying the demo project {existing.pk} (its id and its deployments' stay)…")
+        _empty(existing)
 
     rng = random.Random(20230301)
     with transaction.atomic():
-        project = Project.objects.create(
-            name=PROJECT_NAME,
-            description=(
-                "Automated light traps on three fenland reserves, photographing moths "
-                "every minute from dusk to dawn."
-            ),
-            is_private=True,
+        project = existing or Project(name=PROJECT_NAME)
+        project.description = (
+            "Automated light traps on three fenland reserves, photographing moths "
+            "every minute from dusk to dawn."
         )
+        project.is_private = True
+        project.save()
         _ensure_users(project)
         taxa = [Taxon.objects.get_or_create(name=name)[0] for name in TAXA]
         SourceImageCollection.objects.create(
@@ -108,7 +119,7 @@ def build_demo(
         )
 
     for index, name in enumerate(SMALL_DEPLOYMENTS):
-        deployment = Deployment.objects.create(project=project, name=name)
+        deployment, _ = Deployment.objects.get_or_create(project=project, name=name)
         say(f"{name}: {SMALL_DEPLOYMENT_NIGHTS * CAPTURES_PER_NIGHT:,} captures, grouped")
         night_starts = _night_starts(rng, SMALL_DEPLOYMENT_NIGHTS, offset_days=index * 3)
         nights = _add_nights(deployment, night_starts, rng)
@@ -116,7 +127,7 @@ def build_demo(
         _add_occurrences(deployment, nights, taxa, rng, count=len(nights) * 12)
         _refresh_counts(deployment)
 
-    big = Deployment.objects.create(project=project, name=BIG_DEPLOYMENT)
+    big, _ = Deployment.objects.get_or_create(project=project, name=BIG_DEPLOYMENT)
     total_nights = max(4, -(-captures // CAPTURES_PER_NIGHT))
     synced_nights = total_nights - round(total_nights / 4)
     night_starts = _night_starts(rng, total_nights, offset_days=0)
@@ -139,6 +150,23 @@ def build_demo(
     _add_occurrences(big, ungrouped, taxa, rng, count=busy * 7 // 10)
     _refresh_counts(big)
     return DemoSummary(project=project, created=True, big_deployment=big)
+
+
+def _empty(project: Project) -> None:
+    """Delete all the demo's data but the project and its deployments (whose stored counts
+    are recounted as they fill again), children before parents."""
+    deployments = project.deployments.all()
+    with transaction.atomic():
+        Job.objects.filter(project=project).delete()
+        SuggestionDismissal.objects.filter(
+            key=UNGROUPED_CAPTURES, object_id__in=deployments.values("pk")
+        ).delete()
+        project.capture_sets.all().delete()
+        Detection.objects.filter(source_image__project=project).delete()
+        Occurrence.objects.filter(project=project).delete()
+        SourceImage.objects.filter(project=project).delete()
+        Event.objects.filter(project=project).delete()
+        deployments.exclude(name__in=[*SMALL_DEPLOYMENTS, BIG_DEPLOYMENT]).delete()
 
 
 def _refresh_counts(deployment: Deployment) -> None:

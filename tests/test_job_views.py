@@ -111,7 +111,7 @@ def test_job_list_shows_jobs_newest_first_with_status_and_progress(
 
     row = row_of(text, running)
     assert "Regroup sessions of Station A" in row
-    assert "Regroup sessions</td>" in row  # the type, from the registry
+    assert ">Regroup sessions</a></td>" in row  # the type, from the registry, once
     assert running.deployment.get_absolute_url() in row
     assert 'class="chip chip-running">Running<' in row
     assert "69,120 of 165,432 captures" in row
@@ -209,7 +209,7 @@ def test_capture_set_jobs_link_to_the_capture_set_list(client, member, project, 
     )
     client.force_login(member)
     row = row_of(client.get(reverse("job-list", args=[project.pk])).text, job)
-    assert "Populate capture set</td>" in row
+    assert ">Populate capture set</a></td>" in row
     assert (
         f"{reverse('capture-set-list', args=[project.pk])}#capture-set-{empty_set.pk}-card" in row
     )

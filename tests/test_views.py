@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -243,6 +244,42 @@ def test_deployment_page_shows_counts_and_latest_sessions_first(
     assert "1 Jun 2024, 21:00" in response.text
     assert response.text.index("Sun 2 Jun 2024") < response.text.index("Sat 1 Jun 2024")
     assert "7\xa0hours, 30\xa0minutes" in response.text
+
+
+def test_deployment_page_has_the_project_tabs_with_deployments_current(
+    client, member, project, deployment
+):
+    client.force_login(member)
+    text = client.get(deployment.get_absolute_url()).text
+
+    tabs = text.split('<nav class="tabs" aria-label="Project">', 1)[1].split("</nav>", 1)[0]
+    for name in ("Sessions", "Occurrences", "Capture sets", "Jobs"):
+        assert f">{name}</a>" in tabs
+    # The page is inside the Deployments tab, not that tab's own page.
+    assert f'<a href="{project.get_absolute_url()}" aria-current="true">Deployments</a>' in tabs
+    assert 'aria-current="page"' not in tabs
+
+
+def test_job_list_names_type_and_target_once_each(client, member, project, deployment):
+    from jobs.models import REGROUP_JOB, Job
+
+    job = Job.objects.create(
+        name="Regroup sessions of Station A",
+        job_type_key=REGROUP_JOB,
+        project=project,
+        deployment=deployment,
+    )
+    client.force_login(member)
+    text = client.get(reverse("job-list", args=[project.pk])).text
+
+    header = text.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    assert ">Type</th>" not in header and ">Target</th>" in header
+    row = text.split(f'id="job-{job.pk}-row"', 1)[1].split("</tr>", 1)[0]
+    visible = re.sub(r"<[^>]+>", " ", row)  # the text, without attributes
+    assert visible.count("Regroup sessions") == 1
+    assert visible.count("Station A") == 1
+    assert f'<a href="{job.get_absolute_url()}" aria-label="Regroup sessions of Station A">' in row
+    assert f'<a href="{deployment.get_absolute_url()}">Station A</a>' in row
 
 
 def test_deployment_page_paginates_sessions_by_50(client, member, deployment):

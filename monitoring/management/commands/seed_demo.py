@@ -24,7 +24,9 @@ class Command(BaseCommand):
             help=f"Captures of the big deployment (default {DEFAULT_CAPTURES:,}).",
         )
         parser.add_argument(
-            "--reset", action="store_true", help="Delete the demo project and build it again."
+            "--reset",
+            action="store_true",
+            help="Delete the demo's data and build it again; the project and deployment ids stay.",
         )
 
     def handle(self, *args, captures: int, reset: bool, **options) -> None:
@@ -42,6 +44,13 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"{project} (id {project.pk}) exists; left as it is (--reset).")
+        # A reset keeps these, so pages already open in a browser still work.
+        self.stdout.write(f"Project page: {project.get_absolute_url()}")
+        if demo.big_deployment is not None:
+            self.stdout.write(
+                f"{demo.big_deployment} (its ungrouped captures): "
+                f"{demo.big_deployment.get_absolute_url()}"
+            )
         self.stdout.write(
             f"Sign in as {MANAGER[0]} / {MANAGER[1]} (project manager) "
             f"or {MEMBER[0]} / {MEMBER[1]} (member)."
