@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
@@ -60,6 +61,13 @@ def wait_for_htmx(page: Page, timeout: float = TIMEOUT_MS) -> None:
         "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')",
         timeout=timeout,
     )
+
+
+def assert_no_axe_violations(page: Page) -> None:
+    """Run axe-core (bundled with axe-playwright-python, nothing fetched) on the page as it
+    stands, and fail with axe's own report if it finds any violation."""
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
 
 
 def sign_in_with_cookie(page: Page, live_server_url: str, user: AbstractBaseUser) -> None:
