@@ -1,32 +1,63 @@
 """Start, cancel, retry and reap jobs: what the views and the worker ask of jobs.
 
 Permission checks are the caller's (views check the project role first).
+
+Any number of people may start, retry and cancel the same work at once. The database
+keeps at most one active job per target (a conditional unique constraint); these
+functions turn losing that race into a sensible answer: the job that won, or, when the
+winner has already ended (a pending job cancelled at once), another try.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from monitoring.models import Deployment, Project, SourceImageCollection
+from monitoring.models import Deployment, Project, SourceImage, SourceImageCollection
 
-from .models import ACTIVE_STATUSES, POPULATE_JOB, REGROUP_JOB, Job, JobLog, JobStatus
+from .models import (
+    POPULATE_JOB,
+    REGROUP_JOB,
+    Job,
+    JobLog,
+    JobQuerySet,
+    JobStatus,
+)
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
+
+# How often a start or retry tries again when it lost the race to a job that has ended by
+# the time it looks; each try needs another request to win and end a job meanwhile.
+QUEUE_TRIES = 5
+NOTHING_TO_REGROUP = "Nothing to regroup: every capture with a timestamp is in a session."
+
+
+class NothingToDo(Exception):
+    """Running the job now would change nothing, so none was queued; the message says why."""
 
 
 def start_regroup(deployment: Deployment, user: AbstractBaseUser | None) -> tuple[Job, bool]:
     """Queue a regroup of the deployment, or return the one already active.
 
-    Returns the job and whether it was created now.
+    Returns the job and whether it was created now. Raises NothingToDo, and queues
+    nothing, when no capture with a timestamp is left without a session.
     """
-    return _start(REGROUP_JOB, deployment.project, user, deployment=deployment)
+    return _start(
+        REGROUP_JOB,
+        deployment.project,
+        user,
+        check=lambda: require_ungrouped_captures(deployment),
+        deployment=deployment,
+    )
 
 
 def start_populate(
@@ -35,33 +66,58 @@ def start_populate(
     return _start(POPULATE_JOB, collection.project, user, source_image_collection=collection)
 
 
+def require_ungrouped_captures(deployment: Deployment) -> None:
+    """Raise NothingToDo unless some capture with a timestamp has no session.
+
+    Asks the captures themselves (the small index of captures without a session), not the
+    stored count, which a raw sync leaves behind; if the stored count claims captures that
+    are no longer there, it is brought up to date so the page says what is true.
+    """
+    ungrouped = SourceImage.objects.filter(
+        deployment=deployment, event__isnull=True, timestamp__isnull=False
+    )
+    if ungrouped.exists():
+        return
+    if deployment.source_images_without_event_count:
+        deployment.update_calculated_fields()
+    raise NothingToDo(NOTHING_TO_REGROUP)
+
+
 def _start(
-    key: str, project: Project, user: AbstractBaseUser | None, **target: Any
+    key: str,
+    project: Project,
+    user: AbstractBaseUser | None,
+    check: Callable[[], None] | None = None,
+    **target: Any,
 ) -> tuple[Job, bool]:
     same_work = Job.objects.filter(job_type_key=key, **target)
     reap_stale_jobs(same_work)
-    job = Job(
-        job_type_key=key,
-        project=project,
-        created_by=user if user and user.is_authenticated else None,
-        status=JobStatus.PENDING,
-        task_id=str(uuid.uuid4()),
-        heartbeat_at=timezone.now(),
-        **target,
-    )
-    job.name = get_job_type(key).describe(job)
-    try:
-        with transaction.atomic():
-            job.save()
-            job.log(f"Queued by {_who(user)}.")
-            _dispatch_on_commit(job)
-    except IntegrityError:
-        # The database allows one active job per target: someone (or another tab) won.
-        active = same_work.filter(status__in=ACTIVE_STATUSES).first()
-        if active is None:
-            raise
-        return active, False
-    return job, True
+    for _ in range(QUEUE_TRIES):
+        active = same_work.active().first()
+        if active is not None:
+            return active, False
+        if check is not None:
+            check()
+        job = Job(
+            job_type_key=key,
+            project=project,
+            created_by=user if user and user.is_authenticated else None,
+            status=JobStatus.PENDING,
+            task_id=str(uuid.uuid4()),
+            heartbeat_at=timezone.now(),
+            **target,
+        )
+        job.name = get_job_type(key).describe(job)
+        try:
+            with transaction.atomic():
+                job.save()
+                job.log(f"Queued by {_who(user)}.")
+                _dispatch_on_commit(job)
+        except IntegrityError:
+            # Someone else (or another tab) queued the same work first: look again.
+            continue
+        return job, True
+    return _current_state(same_work)
 
 
 def cancel_job(job: Job, user: AbstractBaseUser | None) -> Job:
@@ -84,65 +140,136 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
 
     If the same work is already active (another job on the same target), return that
     one instead: there is never more than one. Returns the job and whether it was queued.
+    Raises NothingToDo, and queues nothing, when the run would have nothing to do.
     """
-    try:
-        with transaction.atomic():
-            queued = Job.objects.filter(
-                pk=job.pk, status__in=[JobStatus.FAILURE, JobStatus.REVOKED]
-            ).update(
-                status=JobStatus.PENDING,
-                started_at=None,
-                finished_at=None,
-                result=None,
-                task_id=str(uuid.uuid4()),
-                heartbeat_at=timezone.now(),
-                updated_at=timezone.now(),
-            )
-            job.refresh_from_db()
-            if queued:
-                job.log(f"Retried by {_who(user)}.")
-                _dispatch_on_commit(job)
-    except IntegrityError:
-        active = (
-            Job.objects.active()
-            .filter(
-                job_type_key=job.job_type_key,
-                deployment=job.deployment_id,
-                source_image_collection=job.source_image_collection_id,
-            )
-            .first()
-        )
-        if active is None:
-            raise
-        return active, False
-    return job, bool(queued)
+    same_work = Job.objects.filter(
+        job_type_key=job.job_type_key,
+        deployment=job.deployment_id,
+        source_image_collection=job.source_image_collection_id,
+    )
+    for _ in range(QUEUE_TRIES):
+        active = same_work.active().first()
+        if active is not None:  # this job itself, or another on the same target
+            return active, False
+        job.refresh_from_db()
+        if not job.can_retry:
+            return job, False
+        if job.job_type_key == REGROUP_JOB and job.deployment is not None:
+            require_ungrouped_captures(job.deployment)
+        try:
+            with transaction.atomic():
+                queued = Job.objects.filter(
+                    pk=job.pk, status__in=[JobStatus.FAILURE, JobStatus.REVOKED]
+                ).update(
+                    status=JobStatus.PENDING,
+                    started_at=None,
+                    finished_at=None,
+                    result=None,
+                    task_id=str(uuid.uuid4()),
+                    heartbeat_at=timezone.now(),
+                    recoveries=0,
+                    updated_at=timezone.now(),
+                )
+                job.refresh_from_db()
+                if queued:
+                    job.log(f"Retried by {_who(user)}.")
+                    _dispatch_on_commit(job)
+        except IntegrityError:
+            # Another job on the same target became active first: look again.
+            continue
+        return job, bool(queued)
+    return _current_state(same_work)
 
 
-def reap_stale_jobs(jobs=None) -> int:
-    """Fail active jobs that have shown no sign of life for too long, so they can be retried."""
+def reap_stale_jobs(jobs: JobQuerySet | None = None) -> int:
+    """Recover running jobs whose worker went silent (killed, or its machine lost).
+
+    Each runs again, queued anew, until it has had JOBS_MAX_ATTEMPTS runs since a person
+    queued it; then it is marked failed, ready for Retry. A job being cancelled is marked
+    cancelled instead. Returns how many jobs it recovered or ended.
+    """
     now = timezone.now()
-    reaped = 0
-    for job in (jobs if jobs is not None else Job.objects.all()).stale(now):
-        if (
-            Job.objects.stale(now)
-            .filter(pk=job.pk)
-            .update(status=JobStatus.FAILURE, finished_at=now, updated_at=now)
-        ):
-            reaped += 1
-            quiet_since = timezone.localtime(job.heartbeat_at).strftime("%Y-%m-%d %H:%M:%S")
-            job.log(
-                f"No sign of life from a worker since {quiet_since} (the worker was stopped "
-                "or no worker is running). Marked failed; Retry runs it again and completes "
-                "the work.",
-                JobLog.Level.ERROR,
+    handled = 0
+    for stale in (jobs if jobs is not None else Job.objects.all()).stale(now):
+        with transaction.atomic():
+            # Look again under the row lock: its worker may have beaten since, a redelivered
+            # message may have resumed it, or another reaper may have acted.
+            job = Job.objects.select_for_update().stale(now).filter(pk=stale.pk).first()
+            if job is None:
+                continue
+            handled += 1
+            silent = _silent_since(job.heartbeat_at)
+            if end_silent_run(job, now):
+                continue
+            job.status = JobStatus.PENDING
+            job.recoveries += 1
+            job.task_id = str(uuid.uuid4())
+            job.heartbeat_at = now
+            job.save(
+                update_fields=["status", "recoveries", "task_id", "heartbeat_at", "updated_at"]
             )
-    return reaped
+            job.log(
+                f"{silent} Queued again automatically: run "
+                f"{job.runs_since_queued} of at most {settings.JOBS_MAX_ATTEMPTS}.",
+                JobLog.Level.WARNING,
+            )
+            _dispatch_on_commit(job)
+        logger.warning("Job %s lost its worker; %s.", job.pk, job.get_status_display().lower())
+    return handled
+
+
+def end_silent_run(job: Job, now: datetime) -> bool:
+    """End a running job whose worker went silent, if it must not run again: a cancel was
+    asked, or it has had its JOBS_MAX_ATTEMPTS runs. Returns whether it ended.
+
+    Call it in a transaction holding the job's row; the reaper and a worker that receives
+    the job's message again both do.
+    """
+    silent = _silent_since(job.heartbeat_at)
+    if job.status == JobStatus.CANCELLING:
+        status = JobStatus.REVOKED
+        message = f"{silent} It was being cancelled: marked cancelled. Retry runs it again."
+        level = JobLog.Level.WARNING
+    elif not job.may_recover:
+        status = JobStatus.FAILURE
+        runs = job.runs_since_queued
+        message = (
+            f"{silent} That was its run {runs} of at most {settings.JOBS_MAX_ATTEMPTS}: marked "
+            "failed rather than run again. Retry runs it again and completes the work."
+        )
+        level = JobLog.Level.ERROR
+    else:
+        return False
+    job.status = status
+    job.finished_at = now
+    job.save(update_fields=["status", "finished_at", "updated_at"])
+    job.log(message, level)
+    return True
+
+
+def _silent_since(heartbeat_at: datetime | None) -> str:
+    if heartbeat_at is None:
+        return "No sign of life from its worker."
+    quiet_since = timezone.localtime(heartbeat_at).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"No sign of life from its worker since {quiet_since}: the worker was stopped or "
+        "lost its connection."
+    )
+
+
+def _current_state(same_work: JobQuerySet) -> tuple[Job, bool]:
+    """After losing every try: the active job if there is one now, else the latest."""
+    job = same_work.active().first() or same_work.order_by("-created_at", "-pk").first()
+    if job is None:  # every conflicting job was deleted meanwhile
+        raise RuntimeError("Could not queue the job; try again.")
+    return job, False
 
 
 def _dispatch_on_commit(job: Job) -> None:
     from .tasks import run_job
 
-    transaction.on_commit(lambda: run_job.apply_async((job.pk,), task_id=job.task_id))
+    task_id = job.task_id
+    transaction.on_commit(lambda: run_job.apply_async((job.pk,), task_id=task_id))
 
 
 def _who(user: AbstractBaseUser | None) -> str:

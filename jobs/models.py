@@ -32,6 +32,8 @@ ACTIVE_STATUSES = [
     JobStatus.CANCELLING,
 ]
 FINAL_STATUSES = [JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED]
+# Statuses in which a worker has the job and beats for it.
+RUNNING_STATUSES = [JobStatus.STARTED, JobStatus.CANCELLING]
 
 REGROUP_JOB = "regroup_sessions"
 POPULATE_JOB = "populate_capture_set"
@@ -42,10 +44,14 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def stale(self, now=None) -> JobQuerySet:
-        """Active jobs that have not shown a sign of life for JOBS_STALE_AFTER_SECONDS."""
+        """Running jobs whose worker has shown no sign of life for JOBS_STALE_AFTER_SECONDS.
+
+        Jobs waiting for a worker are never stale: no worker has them, so none can be lost,
+        and they may rightly wait behind a long job.
+        """
         now = now or timezone.now()
         cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-        return self.active().filter(heartbeat_at__lt=cutoff)
+        return self.filter(status__in=RUNNING_STATUSES, heartbeat_at__lt=cutoff)
 
 
 class Job(models.Model):
@@ -81,9 +87,13 @@ class Job(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Last sign of life from the worker running it; the reaper fails jobs that go quiet.
+    # Last sign of life from the worker running it; the reaper recovers jobs that go quiet.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Runs in all, on any worker (each start, retry and recovery is one).
     attempts = models.PositiveIntegerField(default=0)
+    # Runs started automatically because the previous run's worker went silent, since a
+    # person last queued the job; JOBS_MAX_ATTEMPTS bounds the runs this allows.
+    recoveries = models.PositiveIntegerField(default=0)
     task_id = models.CharField(max_length=255, blank=True)
 
     objects = JobQuerySet.as_manager()
@@ -133,6 +143,16 @@ class Job(models.Model):
     @property
     def can_retry(self) -> bool:
         return self.status in (JobStatus.FAILURE, JobStatus.REVOKED)
+
+    @property
+    def runs_since_queued(self) -> int:
+        """Runs since a person queued it: the first, then one per recovery."""
+        return self.recoveries + 1
+
+    @property
+    def may_recover(self) -> bool:
+        """Whether another automatic run is within JOBS_MAX_ATTEMPTS."""
+        return self.runs_since_queued < settings.JOBS_MAX_ATTEMPTS
 
     @property
     def target(self):

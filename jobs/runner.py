@@ -1,9 +1,10 @@
 """Run one job on a worker, recording every status change, and keep it alive or reap it.
 
 A job's message is acknowledged late, so a broker may deliver it again after a worker
-died. The job row decides what happens then: a final or cancelled job is not run again,
-a job another live worker is running is left alone, and a job whose worker went quiet is
-resumed (the work is idempotent, so a rerun completes it).
+died, and the reaper queues a job again when its worker goes quiet. The job row decides
+what happens to each message: a final job is not run again, a job another live worker is
+running is left alone, and a job whose worker went quiet is resumed (the work is
+idempotent, so a rerun completes it), within the same bounds as the reaper's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import FINAL_STATUSES, Job, JobLog, JobStatus
+from .actions import end_silent_run
+from .models import FINAL_STATUSES, RUNNING_STATUSES, Job, JobLog, JobStatus
 from .progress import JobProgress
 from .registry import JobContext, JobError, JobStopped, get_job_type
 
@@ -58,21 +60,37 @@ def _claim(job_id: int) -> Job | None:
         if job.status in FINAL_STATUSES:
             logger.info("Job %s is %s; not running it again.", job_id, job.status)
             return None
-        if job.status == JobStatus.CANCELLING:
-            _finish(job, JobStatus.REVOKED, "Cancelled before it started.", JobLog.Level.WARNING)
-            return None
-        resumed = job.status == JobStatus.STARTED
-        if resumed and not Job.objects.stale(now).filter(pk=job.pk).exists():
-            logger.info("Job %s is running on a live worker; ignoring a redelivery.", job_id)
-            return None
+        resumed = job.status in RUNNING_STATUSES
+        if resumed:
+            # A copy of the message, redelivered by the broker: run it only if the worker
+            # that had it went quiet, and as the reaper would (bounded, not if cancelled).
+            if not Job.objects.stale(now).filter(pk=job.pk).exists():
+                logger.info("Job %s is running on a live worker; ignoring a redelivery.", job_id)
+                return None
+            if end_silent_run(job, now):
+                return None
+            job.recoveries += 1
         job.status = JobStatus.STARTED
         job.started_at = job.started_at if resumed else now
         job.heartbeat_at = now
         job.attempts += 1
-        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "updated_at"])
+        job.save(
+            update_fields=[
+                "status",
+                "started_at",
+                "heartbeat_at",
+                "attempts",
+                "recoveries",
+                "updated_at",
+            ]
+        )
     where = socket.gethostname()
     if resumed:
-        job.log(f"Resumed on {where} after its worker stopped answering (run {job.attempts}).")
+        job.log(
+            f"Resumed on {where} after its worker stopped answering (run {job.attempts}; "
+            f"{job.runs_since_queued} of at most {settings.JOBS_MAX_ATTEMPTS} since it was "
+            "queued)."
+        )
     else:
         job.log(f"Started on {where} (run {job.attempts}).")
     return job

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobLog, JobStatus
 from monitoring.models import Deployment, Project, SourceImageCollection
+from tests.test_grouping import add_captures, nights
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -70,6 +71,7 @@ def running(deployment, manager) -> Job:
 @pytest.fixture
 def failed(project) -> Job:
     elsewhere = Deployment.objects.create(project=project, name="Station B")
+    add_captures(elsewhere, nights(0, 1))  # still ungrouped: a retry has work to do
     job = make_job(
         elsewhere,
         JobStatus.FAILURE,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import runpy
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.utils import timezone
 
+import config.settings as settings_module
 from jobs import actions
-from jobs.models import REGROUP_JOB, Job, JobStatus
+from jobs.models import ACTIVE_STATUSES, REGROUP_JOB, Job, JobQuerySet, JobStatus
 from jobs.progress import Stage
 from jobs.runner import run_job
 from monitoring.models import Event, SourceImage, SourceImageCollection
@@ -37,7 +41,7 @@ def stage(job: Job) -> dict:
 
 
 def test_a_second_start_returns_the_active_job_and_dispatches_once(
-    deployment, manager, django_capture_on_commit_callbacks
+    deployment, manager, ungrouped, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as dispatched:
         first, created = actions.start_regroup(deployment, manager)
@@ -53,7 +57,7 @@ def test_a_second_start_returns_the_active_job_and_dispatches_once(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_users_clicking_at_once_get_one_job(deployment, manager, member):
+def test_two_users_clicking_at_once_get_one_job(deployment, manager, member, ungrouped):
     results: list[Job] = []
     barrier = threading.Barrier(2)
 
@@ -198,7 +202,7 @@ def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ung
     assert again.status == JobStatus.SUCCESS
 
 
-def test_retry_while_the_same_work_is_active_returns_that_job(deployment, manager):
+def test_retry_while_the_same_work_is_active_returns_that_job(deployment, manager, ungrouped):
     failed, _ = actions.start_regroup(deployment, manager)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILURE)
     running, created = actions.start_regroup(deployment, manager)
@@ -211,41 +215,261 @@ def test_retry_while_the_same_work_is_active_returns_that_job(deployment, manage
     assert failed.status == JobStatus.FAILURE
 
 
-def test_the_reaper_fails_jobs_whose_worker_went_quiet(deployment, manager, settings):
+def go_silent(job: Job, status: str = JobStatus.STARTED, seconds: float = 61) -> None:
+    """As a worker killed mid-run leaves its job: running, its last beat long ago."""
+    Job.objects.filter(pk=job.pk).update(
+        status=status, heartbeat_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_the_reaper_queues_a_job_whose_worker_went_quiet_again(
+    deployment, manager, ungrouped, settings, django_capture_on_commit_callbacks
+):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     job, _ = actions.start_regroup(deployment, manager)
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.STARTED, heartbeat_at=timezone.now() - timedelta(seconds=61)
-    )
-    alive, _ = actions.start_populate(
+    run_task_id = job.task_id
+    go_silent(job)
+    waiting, _ = actions.start_populate(
         SourceImageCollection.objects.create(project=deployment.project, name="Sample"), manager
     )
+    # Waiting for a worker for long (behind a long job, say) is not silence: none has it.
+    go_silent(waiting, JobStatus.PENDING, seconds=3600)
+
+    with django_capture_on_commit_callbacks() as dispatched:
+        assert actions.reap_stale_jobs() == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING
+    assert job.recoveries == 1 and job.task_id != run_task_id
+    assert len(dispatched) == 1
+    assert "Queued again automatically: run 2 of at most 3." in messages(job)[-1]
+    assert job_status(waiting) == JobStatus.PENDING
+    # A worker takes the new message and completes the work.
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCESS
+    deployment.refresh_from_db()
+    assert deployment.source_images_without_event_count == 0
+
+
+def test_after_its_last_run_goes_quiet_a_job_is_failed_and_retry_starts_afresh(
+    deployment, manager, ungrouped, settings
+):
+    settings.JOBS_STALE_AFTER_SECONDS = 60
+    settings.JOBS_MAX_ATTEMPTS = 2
+    job, _ = actions.start_regroup(deployment, manager)
+    go_silent(job)
+    assert actions.reap_stale_jobs() == 1
+    assert job_status(job) == JobStatus.PENDING
+    go_silent(job)  # the second run's worker dies too
 
     assert actions.reap_stale_jobs() == 1
 
     job.refresh_from_db()
-    alive.refresh_from_db()
-    assert job.status == JobStatus.FAILURE
-    assert "No sign of life from a worker" in job.last_error().message
-    assert alive.status == JobStatus.PENDING
-    # A late redelivery of the reaped job's message does nothing.
-    run_job(job.pk)
+    assert job.status == JobStatus.FAILURE and job.can_retry
+    assert "That was its run 2 of at most 2: marked failed rather than run again." in (
+        job.last_error().message
+    )
+    # A person's Retry gets the full number of runs again.
+    actions.retry_job(job, manager)
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILURE
+    assert (job.status, job.recoveries) == (JobStatus.PENDING, 0)
+    go_silent(job)
+    actions.reap_stale_jobs()
+    assert job_status(job) == JobStatus.PENDING
 
 
-def test_a_crashed_job_never_blocks_a_new_regroup(deployment, manager, settings):
+def test_a_job_being_cancelled_when_its_worker_went_quiet_ends_cancelled(
+    deployment, manager, ungrouped, settings
+):
+    settings.JOBS_STALE_AFTER_SECONDS = 60
+    job, _ = actions.start_regroup(deployment, manager)
+    go_silent(job, JobStatus.CANCELLING)
+
+    assert actions.reap_stale_jobs() == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.REVOKED and job.can_retry
+    assert "It was being cancelled: marked cancelled." in messages(job)[-1]
+
+
+def test_a_click_on_regroup_over_a_crashed_job_queues_that_job_again(
+    deployment, manager, ungrouped, settings
+):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     crashed, _ = actions.start_regroup(deployment, manager)
-    Job.objects.filter(pk=crashed.pk).update(
-        status=JobStatus.STARTED, heartbeat_at=timezone.now() - timedelta(hours=1)
+    go_silent(crashed, seconds=3600)
+
+    again, created = actions.start_regroup(deployment, manager)
+
+    assert (again.pk, created) == (crashed.pk, False)
+    assert again.status == JobStatus.PENDING
+    assert Job.objects.count() == 1
+
+
+def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
+    deployment, manager, ungrouped, settings
+):
+    settings.JOBS_STALE_AFTER_SECONDS = 60
+    settings.JOBS_MAX_ATTEMPTS = 1
+    job, _ = actions.start_regroup(deployment, manager)
+    go_silent(job)
+
+    run_job(job.pk)  # the broker hands out the dead run's message again
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILURE
+    assert not SourceImage.objects.filter(event__isnull=False).exists()
+    cancelled, _ = actions.start_regroup(deployment, manager)
+    go_silent(cancelled, JobStatus.CANCELLING)
+    run_job(cancelled.pk)
+    assert job_status(cancelled) == JobStatus.REVOKED
+
+
+def job_status(job: Job) -> str:
+    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
+
+
+# Races: the winner of the one-active-job constraint may have ended before the loser looks.
+
+
+@pytest.fixture
+def winner_ends_before_the_loser_looks(monkeypatch, deployment, manager):
+    """A pending job (the winner) that is cancelled just after another request's insert
+    conflicts with it, before that request looks it up: as with a Cancel clicked at the
+    same moment. The losing request first saw no active job, as if the winner had not
+    committed yet."""
+    winner, _ = actions.start_regroup(deployment, manager)
+    original = JobQuerySet.active
+    looks: list[int] = []
+
+    def active(self):
+        looks.append(1)
+        if len(looks) == 1:
+            return self.none()
+        if len(looks) == 2:
+            actions.cancel_job(winner, manager)
+        return original(self)
+
+    monkeypatch.setattr(JobQuerySet, "active", active)
+    return winner
+
+
+def test_a_start_that_loses_to_a_job_already_ended_queues_a_new_one(
+    ungrouped, deployment, member, winner_ends_before_the_loser_looks
+):
+    job, created = actions.start_regroup(deployment, member)
+
+    assert created and job.pk != winner_ends_before_the_loser_looks.pk
+    assert job_status(winner_ends_before_the_loser_looks) == JobStatus.REVOKED
+    assert list(Job.objects.filter(status__in=ACTIVE_STATUSES)) == [job]
+
+
+def test_a_retry_that_loses_to_a_job_already_ended_is_queued(
+    ungrouped, deployment, manager, winner_ends_before_the_loser_looks
+):
+    failed = Job.objects.create(
+        name="Regroup sessions of Station A",
+        job_type_key=REGROUP_JOB,
+        project=deployment.project,
+        deployment=deployment,
+        status=JobStatus.FAILURE,
     )
 
-    fresh, created = actions.start_regroup(deployment, manager)
+    job, queued = actions.retry_job(failed, manager)
 
-    assert created and fresh.pk != crashed.pk
-    crashed.refresh_from_db()
-    assert crashed.status == JobStatus.FAILURE
+    assert queued and job.pk == failed.pk and job.status == JobStatus.PENDING
+    assert job_status(winner_ends_before_the_loser_looks) == JobStatus.REVOKED
+    assert list(Job.objects.filter(status__in=ACTIVE_STATUSES)) == [job]
+
+
+# Nothing to regroup
+
+
+def test_regroup_and_retry_with_nothing_to_regroup_queue_nothing(deployment, manager, ungrouped):
+    job, _ = actions.start_regroup(deployment, manager)
+    run_job(job.pk)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILURE)
+
+    with pytest.raises(actions.NothingToDo, match="^Nothing to regroup: every capture with"):
+        actions.start_regroup(deployment, manager)
+    with pytest.raises(actions.NothingToDo):
+        actions.retry_job(job, manager)
+
+    assert Job.objects.count() == 1
+    assert job_status(job) == JobStatus.FAILURE
+
+
+def test_a_stale_stored_count_is_corrected_when_there_is_nothing_to_regroup(deployment, manager):
+    add_captures(deployment, [None])  # undated: nobody can group it
+    deployment.source_images_without_event_count = 5
+    deployment.save()
+
+    with pytest.raises(actions.NothingToDo):
+        actions.start_regroup(deployment, manager)
+
+    deployment.refresh_from_db()
+    assert deployment.source_images_without_event_count == 0
+    assert deployment.source_images_without_timestamp_count == 1
+    assert not Job.objects.exists()
+
+
+def test_a_second_click_while_the_last_captures_are_grouped_gets_the_running_job(
+    deployment, manager, ungrouped
+):
+    job, _ = actions.start_regroup(deployment, manager)
+    SourceImage.objects.update(
+        event=Event.objects.create(
+            deployment=deployment,
+            project=deployment.project,
+            group_by="x",
+            start=timezone.now(),
+            end=timezone.now(),
+        )
+    )
+
+    again, created = actions.start_regroup(deployment, manager)
+
+    assert (again.pk, created) == (job.pk, False)
+
+
+# Settings
+
+
+def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    for name in (
+        "CELERY_BROKER_URL",
+        "JOBS_HEARTBEAT_SECONDS",
+        "JOBS_STALE_AFTER_SECONDS",
+        "JOBS_MAX_ATTEMPTS",
+        "JOBS_REAP_EVERY_SECONDS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(Path(settings_module.__file__)))
+
+
+def test_stale_time_follows_the_heartbeat_and_redis_redelivers_after_the_reaper(
+    monkeypatch, tmp_path
+):
+    defaults = load_settings(monkeypatch, tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+    assert defaults["JOBS_STALE_AFTER_SECONDS"] == 4 * defaults["JOBS_HEARTBEAT_SECONDS"] == 60
+    assert defaults["JOBS_MAX_ATTEMPTS"] == 3
+    # The reaper acts within stale + one round; the copy comes back after a second round.
+    assert defaults["CELERY_BROKER_TRANSPORT_OPTIONS"] == {"visibility_timeout": 60 + 2 * 60}
+
+    quick = load_settings(
+        monkeypatch, tmp_path, JOBS_HEARTBEAT_SECONDS="5", CELERY_BROKER_URL="filesystem://"
+    )
+    assert quick["JOBS_STALE_AFTER_SECONDS"] == 20
+    assert quick["CELERY_BROKER_TRANSPORT_OPTIONS"]["data_folder_in"]  # filesystem kept
+
+
+def test_a_stale_time_shorter_than_two_heartbeats_is_refused(monkeypatch, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="JOBS_STALE_AFTER_SECONDS \\(20\\) must be"):
+        load_settings(monkeypatch, tmp_path, JOBS_STALE_AFTER_SECONDS="20")
 
 
 def test_a_redelivered_message_resumes_a_crashed_run_but_not_a_live_one(

@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.actions import cancel_job, retry_job, start_regroup
+from jobs.actions import NothingToDo, cancel_job, retry_job, start_regroup
 from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
 from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undismiss
@@ -50,7 +50,10 @@ def regroup_progress(
 def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
-    job, created = start_regroup(deployment, request.user)
+    try:
+        job, created = start_regroup(deployment, request.user)
+    except NothingToDo as nothing:
+        return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
         return _region(request, deployment)
     if created:
@@ -85,10 +88,13 @@ def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
     latest = _regroup_jobs(deployment).first()
-    if latest is not None and latest.can_retry:
-        job, _ = retry_job(latest, request.user)
-    else:
-        job, _ = start_regroup(deployment, request.user)
+    try:
+        if latest is not None and latest.can_retry:
+            job, _ = retry_job(latest, request.user)
+        else:
+            job, _ = start_regroup(deployment, request.user)
+    except NothingToDo as nothing:
+        return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
         return _region(request, deployment)
     messages.success(request, f"Regrouping {deployment} again.")
@@ -131,6 +137,17 @@ def _regroup_jobs(deployment: Deployment):
     return Job.objects.filter(job_type_key=REGROUP_JOB, deployment=deployment).order_by(
         "-created_at", "-pk"
     )
+
+
+def _nothing_to_do(
+    request: HtmxHttpRequest, deployment: Deployment, nothing: NothingToDo
+) -> HttpResponse:
+    """No job was queued: htmx gets the region in its current state, a form post the why."""
+    deployment.refresh_from_db()
+    if request.htmx:
+        return _region(request, deployment)
+    messages.info(request, str(nothing))
+    return redirect(deployment)
 
 
 def _region(request: HtmxHttpRequest, deployment: Deployment) -> HttpResponse:

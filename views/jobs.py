@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.actions import cancel_job, retry_job
+from jobs.actions import NothingToDo, cancel_job, retry_job
 from jobs.models import Job, JobLog, JobStatus
 from jobs.registry import get_job_type
 from monitoring.models import Project
@@ -92,7 +92,10 @@ def job_cancel(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpR
 @with_visible_project
 def job_retry(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
     job = _managed_job(request, project, job_id)
-    running, queued = retry_job(job, request.user)
+    try:
+        running, queued = retry_job(job, request.user)
+    except NothingToDo as nothing:
+        return _after_action(request, project, job, str(nothing))
     if running.pk != job.pk:
         if request.htmx:
             notice = "The same work is already running in another job, so no retry was queued."
