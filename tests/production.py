@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -9,8 +10,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def production_environment() -> dict[str, str]:
-    """The documented production environment (production.env.example), with a secret key."""
-    environment = {}
+    """This process's environment with the documented production one on top
+    (production.env.example) and a fresh secret key, for a process started from a test."""
+    # The browser tests allow the ORM in async contexts; production must not.
+    environment = {
+        name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     for line in (BASE_DIR / "production.env.example").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, value = line.partition("=")

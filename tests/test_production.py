@@ -4,7 +4,6 @@ and Django's deployment checks with the documented environment."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 
@@ -219,7 +218,7 @@ def test_a_refusal_logs_one_line_and_a_crash_its_traceback(
 
 
 def test_the_documented_production_environment_passes_the_deployment_checks(tmp_path) -> None:
-    env = {**os.environ, **production_environment(), "VAR_DIR": str(tmp_path)}
+    env = {**production_environment(), "VAR_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=BASE_DIR,
@@ -233,7 +232,7 @@ def test_the_documented_production_environment_passes_the_deployment_checks(tmp_
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path) -> None:
-    env = {**os.environ, **production_environment(), "SECRET_KEY": "", "VAR_DIR": str(tmp_path)}
+    env = {**production_environment(), "SECRET_KEY": "", "VAR_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=BASE_DIR,

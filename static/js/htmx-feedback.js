@@ -20,10 +20,18 @@
     return label || "do that";
   }
 
+  // Our error pages sum themselves up in one sentence; a proxy's error page doesn't.
+  function summaryOf(xhr) {
+    if ((xhr.getResponseHeader("Content-Type") || "").indexOf("text/html") !== 0) return null;
+    var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var summary = page.querySelector("[data-error-summary]");
+    return summary && summary.textContent.trim();
+  }
+
   function reason(xhr) {
     if (!xhr || !xhr.status) return "the server couldn't be reached. Check your connection and try again.";
-    if (xhr.status === 403) return "you aren't allowed to do this (the server answered 403). A project manager can.";
-    if (xhr.status === 404) return "it no longer exists (the server answered 404). Reload the page.";
+    var summary = summaryOf(xhr);
+    if (summary) return summary + " (The server answered " + xhr.status + ".)";
     return "the server answered " + xhr.status + ". Try again.";
   }
 
@@ -36,9 +44,11 @@
       elt.insertAdjacentElement("afterend", message);
       failures.set(elt, message);
     }
+    var xhr = detail.xhr;
     message.textContent = isPoll(detail)
-      ? "Lost contact with the server: " + reason(detail.xhr).replace(/ Try again\.$/, "") + " Still trying."
-      : "Couldn't " + actionOf(elt) + ": " + reason(detail.xhr);
+      ? "Lost contact with the server" + (xhr && xhr.status ? " (it answered " + xhr.status + ")" : "") +
+        ". Still trying."
+      : "Couldn't " + actionOf(elt) + ": " + reason(xhr);
   }
 
   document.addEventListener("htmx:beforeRequest", function (event) {

@@ -52,7 +52,6 @@ def production_site(live_worker: CeleryWorker, tmp_path: Path) -> Iterator[str]:
     """The Procfile's `release` then `web`, as an operator runs them; yields the base URL."""
     port = free_port()
     env = {
-        **os.environ,
         **production_environment(),
         "PORT": str(port),
         "ALLOWED_HOSTS": "127.0.0.1",
