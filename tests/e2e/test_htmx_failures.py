@@ -9,7 +9,7 @@ from playwright.sync_api import Page, Route, expect
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import sign_in_with_cookie, wait_for_htmx
+from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
 from tests.test_grouping import add_captures, nights
 from tests.worker_process import CeleryWorker
 
@@ -51,6 +51,7 @@ def test_a_server_error_is_reported_next_to_the_button_which_works_again(
     expect(alert).to_have_text("Couldn't regroup: the server answered 500. Try again.")
     expect(button).to_be_enabled()
     expect(card).to_contain_text("18 captures aren't grouped")  # nothing swapped in
+    assert_no_axe_violations(page)
     assert not ungrouped.jobs.exists()
 
     page.unroute(regroup_url(ungrouped))

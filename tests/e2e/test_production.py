@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import TIMEOUT_MS
+from tests.e2e.conftest import TIMEOUT_MS, assert_no_axe_violations
 from tests.production import BASE_DIR, procfile_command, production_environment
 from tests.test_grouping import add_captures, nights
 from tests.worker_process import CeleryWorker, database_url_for, poll_until
@@ -119,6 +119,7 @@ def test_the_production_site_is_styled_runs_htmx_and_regroups_through_a_worker(
 ) -> None:
     page = behind_tls_proxy
     page.goto(f"{production_site}/accounts/login/?next={ungrouped.get_absolute_url()}")
+    assert_no_axe_violations(page)
     page.get_by_label("Username").fill(manager.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -132,6 +133,7 @@ def test_the_production_site_is_styled_runs_htmx_and_regroups_through_a_worker(
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(246, 247, 249)"  # --bg in site.css, not the browser's white
     assert page.evaluate("typeof window.htmx") == "object"
+    assert_no_axe_violations(page)
 
     card = page.locator(f"#deployment-{ungrouped.pk}-card")
     expect(card).to_contain_text("18 captures aren't grouped into a session.")
@@ -156,6 +158,7 @@ def test_the_production_site_answers_errors_in_its_layout_and_sends_http_to_http
     assert behind_tls_proxy.evaluate("getComputedStyle(document.body).backgroundColor") == (
         "rgb(246, 247, 249)"
     )
+    assert_no_axe_violations(behind_tls_proxy)
 
     # Without the proxy's header the request came over plain HTTP: production sends it on.
     plain = browser.new_context()
