@@ -149,8 +149,8 @@ def test_only_active_rows_poll(client, member, project, running, failed):
     client.force_login(member)
     text = client.get(reverse("job-list", args=[project.pk])).text
     active_row = tag_of(text, f"job-{running.pk}-row")
-    assert f'hx-get="{url("job-row", running)}"' in active_row
-    assert 'hx-trigger="every 2s"' in active_row
+    assert f'hx-get="{url("job-row", running)}?seen=' in active_row
+    assert 'hx-trigger="every 1s"' in active_row  # a job that has just changed: every second
     assert 'hx-swap="outerHTML"' in active_row
     assert "hx-trigger" not in tag_of(text, f"job-{failed.pk}-row")
 
@@ -161,7 +161,7 @@ def test_job_row_is_a_fragment_that_stops_polling_when_the_job_ends(client, memb
     assert response.status_code == 200
     assert "<html" not in response.text
     assert response.text.strip().startswith(f'<tr id="job-{running.pk}-row"')
-    assert 'hx-trigger="every 2s"' in response.text
+    assert 'hx-trigger="every 1s"' in response.text
     assert "HX-Request" in response["Vary"]
 
     Job.objects.filter(pk=running.pk).update(status=JobStatus.SUCCESS)
@@ -198,7 +198,7 @@ def test_job_list_query_count_does_not_grow_with_rows(
     client.get(reverse("job-list", args=[project.pk]))  # warm the session and user lookups
     with django_assert_max_num_queries(6):
         response = client.get(reverse("job-list", args=[project.pk]))
-    assert response.text.count('hx-trigger="every 2s"') == count
+    assert response.text.count('hx-trigger="every 1s"') == count
 
 
 def test_capture_set_jobs_link_to_the_capture_set_list(client, member, project, empty_set):

@@ -5,9 +5,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import start_populate
+from jobs.models import POPULATE_JOB
 from monitoring.models import Project
 from monitoring.suggestions import latest_populate_jobs
 
+from . import polling
 from .access import require_manager, with_visible_project
 from .cards import capture_set_card, capture_set_card_id, render_card, render_progress
 from .http import HtmxHttpRequest
@@ -44,10 +46,19 @@ def capture_set_populate(
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @with_visible_project
 def capture_set_progress(
     request: HtmxHttpRequest, project: Project, capture_set_id: int
 ) -> HttpResponse:
+    """The running card's poll (see views.polling); opened without htmx, the list."""
+    if not request.htmx:
+        get_object_or_404(project.capture_sets, pk=capture_set_id)
+        return redirect("capture-set-list", project.pk)
+    # The card follows the set's latest populate job (Job's default order: latest first).
+    latest = project.jobs.filter(job_type_key=POPULATE_JOB, source_image_collection=capture_set_id)
+    if polling.unchanged(request, latest):
+        return polling.no_change()
     capture_set = get_object_or_404(project.capture_sets, pk=capture_set_id)
     job = latest_populate_jobs([capture_set]).get(capture_set.pk)
     card = capture_set_card(capture_set, request.user, job, just_finished=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
@@ -78,7 +79,10 @@ def deployment_card(deployment: Deployment, user: User, just_finished: bool = Fa
         cancel_url=reverse("deployment-regroup-cancel", args=args),
         dismiss_url=reverse("deployment-card-dismiss", args=args),
         show_url=reverse("deployment-card-show", args=args),
-        strip=night_strip(deployment.capture_nights),
+        # A running card shows no strip, and its polls need not read the nights.
+        strip=None
+        if suggestion.state == CardState.RUNNING
+        else night_strip(deployment.capture_nights),
     )
 
 
@@ -104,11 +108,22 @@ def render_card(request: HtmxHttpRequest, card: Card | None) -> HttpResponse:
 
 
 def render_progress(request: HtmxHttpRequest, card: Card | None, dom_id: str) -> HttpResponse:
-    """A running card's poll: its progress region while the job runs; after that the whole
-    card in its final state, swapped over the card, which ends the polling."""
+    """A running card's poll: its progress region while the job runs, with words for screen
+    readers when the job's status, stage or tenth done changed since the last words sent;
+    after that the whole card in its final state, swapped over the card, which ends the
+    polling, and the outcome in words, once."""
+    job = card.suggestion.job if card is not None else None
     if card is not None and card.suggestion.state == CardState.RUNNING:
-        return render(request, f"{CARD_TEMPLATE}#card-progress", {"card": card})
-    return reswap(retarget(render_card(request, card), f"#{dom_id}"), "outerHTML")
+        announce = request.GET.get("announced") != job.announcement
+        context = {"card": card, "announce": announce}
+        return render(request, f"{CARD_TEMPLATE}#card-progress", context)
+    response = reswap(retarget(render_card(request, card), f"#{dom_id}"), "outerHTML")
+    if job is not None:
+        outcome = {"card": card, "announce": True}
+        response.content += render_to_string(
+            f"{CARD_TEMPLATE}#card-announce", outcome, request
+        ).encode()
+    return response
 
 
 def _card(suggestion: Suggestion, **parts) -> Card:

@@ -19,6 +19,7 @@ from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
 from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undismiss
 
+from . import polling
 from .access import require_manager, with_visible_project
 from .cards import deployment_card, deployment_card_id, render_card, render_progress
 from .http import HtmxHttpRequest
@@ -26,11 +27,20 @@ from .projects import render_rollup_row
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @with_visible_project
 def regroup_progress(
     request: HtmxHttpRequest, project: Project, deployment_id: int
 ) -> HttpResponse:
-    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    """The running card's poll (see views.polling); opened without htmx, the page."""
+    if not request.htmx:
+        return redirect(get_object_or_404(project.deployments, pk=deployment_id))
+    # The card follows the deployment's latest regroup (Job's default order: latest first).
+    latest = project.jobs.filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
+    if polling.unchanged(request, latest):
+        return polling.no_change()
+    # The nights are read only if the card has ended and shows its strip again.
+    deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
     card = deployment_card(deployment, request.user, just_finished=True)
     response = render_progress(request, card, deployment_card_id(deployment))
     if card is None or card.suggestion.state != CardState.RUNNING:

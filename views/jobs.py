@@ -2,7 +2,8 @@
 
 Pages render in full; htmx polls ask for one named partial (`job_list.html#job-row`,
 `job_detail.html#job-live`) and get the same markup, without the trigger once the job
-has ended, which stops the polling.
+has ended, which stops the polling. A poll that would change nothing gets 204 without
+rendering (views.polling); without JavaScript the job page refreshes itself instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,11 +25,14 @@ from jobs.registry import get_job_type
 from monitoring.models import Project
 from monitoring.permissions import can_manage
 
+from . import polling
 from .access import require_manager, with_visible_project
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
 LOG_LINES = 200
+# Without JavaScript, an active job's page reloads itself this often.
+NO_SCRIPT_REFRESH_SECONDS = 3
 
 
 @require_GET
@@ -43,9 +48,11 @@ def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
-    job = get_object_or_404(_jobs_of(project), pk=job_id)
     if not request.htmx:
-        return redirect(job)
+        return redirect(get_object_or_404(_jobs_of(project), pk=job_id))
+    if polling.unchanged(request, project.jobs.filter(pk=job_id)):
+        return polling.no_change()
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
     return render(request, "job_list.html#job-row", {"project": project, "job": present(job)})
 
 
@@ -53,16 +60,22 @@ def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResp
 @with_visible_project
 def job_detail(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
     job = get_object_or_404(_jobs_of(project), pk=job_id)
-    return render(request, "job_detail.html", _live_context(request, project, job))
+    context = _live_context(request, project, job)
+    context["no_script_refresh_seconds"] = NO_SCRIPT_REFRESH_SECONDS
+    return render(request, "job_detail.html", context)
 
 
 @require_GET
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_live(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
-    job = get_object_or_404(_jobs_of(project), pk=job_id)
     if not request.htmx:
-        return redirect(job)
+        return redirect(get_object_or_404(_jobs_of(project), pk=job_id))
+    last_log = JobLog.objects.filter(job=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    jobs = project.jobs.filter(pk=job_id).annotate(last_log_id=Subquery(last_log))
+    if polling.unchanged(request, jobs, lambda job: _live_extra(present(job), job.last_log_id)):
+        return polling.no_change()
+    job = get_object_or_404(_jobs_of(project), pk=job_id)
     context = _live_context(request, project, job)
     # The poll says what was last announced; words that haven't changed aren't sent again.
     context["announce"] = request.GET.get("announced") != job.announcement
@@ -128,12 +141,15 @@ def present(job: Job) -> Job:
     stage = job.current_stage
     tens = stage["percent"] // 10 * 10 if stage and stage["percent"] is not None else None
     job.percent_tens = tens
+    # Screen readers hear a job at most when this changes: its status, its stage, or
+    # another tenth of the stage done.
     job.announcement = f"{job.status}:{stage['key'] if stage else ''}:{tens}"
     if job.started_at and not job.is_waiting:
         duration = (job.finished_at or timezone.now()) - job.started_at
         job.duration_seconds = max(0, int(duration / timedelta(seconds=1)))
     else:
         job.duration_seconds = None
+    job.poll = polling.poll_of(job) if job.is_active else None
     return job
 
 
@@ -173,13 +189,25 @@ def _managed_job(request: HtmxHttpRequest, project: Project, job_id: int) -> Job
     return job
 
 
+def _live_extra(job: Job, last_log_id: int | None) -> str:
+    """What the job page's live region shows beyond the job's row (the job presented): its
+    newest log line, and how long it has run (to the second for a minute, then by minutes)."""
+    duration = job.duration_seconds
+    if duration is not None and duration >= 60:
+        duration = f"{duration // 60}m"
+    return f"{last_log_id}:{duration}"
+
+
 def _live_context(
     request: HtmxHttpRequest, project: Project, job: Job, **extra: Any
 ) -> dict[str, Any]:
     logs = list(job.logs.order_by("-pk")[:LOG_LINES])[::-1]
+    present(job)
+    live_extra = _live_extra(job, logs[-1].pk if logs else None)
     return {
         "project": project,
-        "job": present(job),
+        "job": job,
+        "poll": polling.poll_of(job, live_extra) if job.is_active else None,
         "logs": logs,
         "log_count": job.logs.count() if len(logs) == LOG_LINES else len(logs),
         "last_error": next(

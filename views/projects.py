@@ -1,8 +1,9 @@
 from django.db.models import Count, Sum
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from jobs.models import REGROUP_JOB, Job
 from monitoring.grouping import session_gap
@@ -11,6 +12,7 @@ from monitoring.permissions import can_manage, visible_projects
 from monitoring.suggestions import manager_names
 from monitoring.ungrouped import project_rollup, regroup_progress
 
+from . import polling
 from .access import with_visible_project
 from .http import HtmxHttpRequest
 from .jobs import present
@@ -49,10 +51,18 @@ def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @with_visible_project
 def rollup_row(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
-    """One deployment's row of the rollup; an active job's row polls it."""
-    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    """One deployment's row of the rollup; an active job's row polls it (views.polling).
+    Opened without htmx, the project page."""
+    if not request.htmx:
+        get_object_or_404(project.deployments, pk=deployment_id)
+        return redirect(project)
+    running = project.jobs.active().filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
+    if polling.unchanged(request, running):
+        return polling.no_change()
+    deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
     return render_rollup_row(request, deployment)
 
 
