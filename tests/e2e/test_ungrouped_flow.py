@@ -270,7 +270,7 @@ def test_the_occurrence_banner_names_the_deployment_until_it_is_regrouped(
     expect(page.locator("tbody tr", has_text="No session")).to_have_count(0)
 
 
-def test_dismiss_hides_the_card_until_more_captures_need_grouping(
+def test_dismiss_leaves_a_line_whose_show_brings_the_card_back_and_more_captures_do_too(
     page: Page, live_server, ungrouped, manager
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
@@ -279,12 +279,22 @@ def test_dismiss_hides_the_card_until_more_captures_need_grouping(
     expect(card.get_by_role("heading", level=2)).to_contain_text(needs_action_title("1,200"))
 
     card.get_by_role("button", name="Dismiss").click()
-    expect(card).to_have_count(0)
+    expect(card).to_have_text(re.compile(r"^\s*1 hidden suggestion\s*·\s*Show\s*$"))
+    expect(card.get_by_role("heading")).to_have_count(0)
     wait_for_htmx(page)
 
+    # Show brings it back in place, without a reload.
+    card.get_by_role("button", name="Show").click()
+    expect(card.get_by_role("heading", level=2)).to_contain_text(needs_action_title("1,200"))
+    wait_for_htmx(page)
+
+    card.get_by_role("button", name="Dismiss").click()
+    expect(card.get_by_role("button", name="Show")).to_be_visible()
+    wait_for_htmx(page)
     page.reload()
     expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
-    expect(card).to_have_count(0)
+    expect(card.get_by_role("heading")).to_have_count(0)
+    expect(card).to_contain_text("1 hidden suggestion")
     expect(stat(page, "Captures without a session")).to_have_text("1,200")
 
     # A later sync brings 400 more ungrouped captures: the card is back, with the new number.
