@@ -214,7 +214,12 @@ def reap_stale_jobs(jobs: JobQuerySet | None = None) -> int:
                 JobLog.Level.WARNING,
             )
             _dispatch_on_commit(job)
-        logger.warning("Job %s lost its worker; %s.", job.pk, job.get_status_display().lower())
+        logger.warning(
+            "Job %s lost its worker; queued again (run %s of at most %s).",
+            job.pk,
+            job.runs_since_queued,
+            settings.JOBS_MAX_ATTEMPTS,
+        )
     return handled
 
 
@@ -244,6 +249,7 @@ def end_silent_run(job: Job, now: datetime) -> bool:
     job.finished_at = now
     job.save(update_fields=["status", "finished_at", "updated_at"])
     job.log(message, level)
+    logger.warning("Job %s lost its worker; marked %s.", job.pk, job.get_status_display().lower())
     return True
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import signal
-import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
 from jobs import actions
 from jobs.models import Job, JobStatus
+from jobs.runner import run_job
+from jobs.tasks import run_job as run_job_task
 from monitoring.grouping import regroup_deployment
-from monitoring.models import Deployment, SourceImage, SourceImageCollection
+from monitoring.models import Deployment, Event, SourceImage, SourceImageCollection
 from tests.test_grouping import add_captures, nights
 from tests.worker_process import CeleryWorker, running_worker
 
@@ -128,33 +132,154 @@ def test_cancel_mid_run_leaves_consistent_data_and_retry_completes(
     assert big_night_block.source_images_without_event_count == 0
 
 
-def test_a_worker_killed_mid_regroup_is_reaped_and_a_retry_completes(
-    slow_regroup, transactional_db, big_night_block, manager, settings, tmp_path: Path
+@pytest.fixture
+def twin(big_night_block: Deployment) -> Deployment:
+    """Another deployment with the same captures and the same history, regrouped in one go
+    without faults: what any regroup of the first must end with."""
+    twin = Deployment.objects.create(project=big_night_block.project, name="Station A twin")
+    add_captures(twin, nights(0, 100))
+    regroup_deployment(twin)
+    add_captures(twin, nights(100, 600))
+    regroup_deployment(twin)
+    twin.refresh_from_db()
+    return twin
+
+
+def sessions_by_time(deployment: Deployment) -> list[tuple]:
+    """Each session's start, end and capture count, and which timestamps it holds."""
+    sessions = Event.objects.filter(deployment=deployment).order_by("start")
+    members = SourceImage.objects.filter(deployment=deployment).order_by("timestamp")
+    return [
+        *sessions.values_list("start", "end", "captures_count"),
+        *members.values_list("timestamp", "event__start"),
+    ]
+
+
+def kill_mid_run(worker: CeleryWorker, job: Job, runs: int = 1) -> None:
+    """SIGKILL the worker once it is running the job's `runs`th run and has grouped some."""
+    worker.wait_for(
+        lambda: (
+            Job.objects.filter(pk=job.pk, attempts=runs, status=JobStatus.STARTED).exists()
+            and done_so_far(job) > 0
+        ),
+        what=f"run {runs} of the regroup to make progress",
+    )
+    worker.process.send_signal(signal.SIGKILL)
+    worker.process.wait(timeout=10)
+    assert job_status(job) == JobStatus.STARTED
+
+
+def silent_for_long(job: Job) -> None:
+    """As the dead worker's job looks once the stale time has passed (no waiting for it)."""
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+
+def runs_logged(job: Job) -> list[str]:
+    return [
+        line
+        for line in job.logs.values_list("message", flat=True)
+        if line.startswith(("Started on", "Resumed on"))
+    ]
+
+
+@pytest.fixture
+def workers_see_the_dead(monkeypatch):
+    """Workers judge a run silent after 10 s: twenty missed beats, so a busy machine never
+    makes a live run look dead, and an hour-old beat is dead to them at once."""
+    monkeypatch.setenv("JOBS_STALE_AFTER_SECONDS", "10")
+
+
+def test_a_worker_killed_mid_regroup_is_recovered_with_no_one_acting(
+    slow_regroup,
+    workers_see_the_dead,
+    transactional_db,
+    big_night_block,
+    twin,
+    manager,
+    tmp_path: Path,
 ):
-    settings.JOBS_STALE_AFTER_SECONDS = 3
     before = grouped_sessions(big_night_block)
     with running_worker(connection.settings_dict, tmp_path / "first") as worker:
         job, _ = actions.start_regroup(big_night_block, manager)
-        worker.wait_for(lambda: done_so_far(job) > 0, what="the regroup to make progress")
-        worker.process.send_signal(signal.SIGKILL)
-        worker.process.wait(timeout=10)
-    assert job_status(job) == JobStatus.STARTED
-
-    # Nobody beats for the job any more: the reaper fails it once it has been quiet long
-    # enough, so it does not stay "running" forever.
-    time.sleep(settings.JOBS_STALE_AFTER_SECONDS + 0.5)
-    assert actions.reap_stale_jobs() == 1
-    assert job_status(job) == JobStatus.FAILURE
+        kill_mid_run(worker, job)
+    killed_message = Job.objects.get(pk=job.pk).task_id
     after_crash = grouped_sessions(big_night_block)
     assert all(after_crash[pk] == event for pk, event in before.items() if event is not None)
 
-    with running_worker(connection.settings_dict, tmp_path / "second") as worker:
-        actions.retry_job(job, manager)
-        job = wait_until_final(worker, job)
+    with (
+        running_worker(connection.settings_dict, tmp_path / "second") as second,
+        running_worker(connection.settings_dict, tmp_path / "third") as third,
+    ):
+        silent_for_long(job)
+        # What beat does every JOBS_REAP_EVERY_SECONDS: the job is queued again (to the
+        # third worker's queue, the one tasks go to now)...
+        assert actions.reap_stale_jobs() == 1
+        # ...while the broker hands the killed run's message out again, to the second: only
+        # one of the two may run the job.
+        run_job_task.apply_async((job.pk,), task_id=killed_message, queue=second.queue)
+        job = wait_until_final(third, job)
+        second.wait_for(
+            lambda: f"run_job[{killed_message}] succeeded" in second.log(),
+            what="the second worker to handle the redelivered message",
+        )
 
+    assert job.status == JobStatus.SUCCESS
+    assert (job.attempts, job.recoveries) == (2, 1)
+    assert len(runs_logged(job)) == 2  # the killed run and one recovery, never two
+    assert "Queued again automatically: run 2 of at most 3." in " ".join(
+        job.logs.values_list("message", flat=True)
+    )
+    big_night_block.refresh_from_db()
+    assert big_night_block.source_images_without_event_count == 0
+    assert big_night_block.events_count == twin.events_count == 700
+    assert sessions_by_time(big_night_block) == sessions_by_time(twin)
+    after = grouped_sessions(big_night_block)
+    # Sessions made before the job keep their ids through the crash and the recovery.
+    assert all(after[pk] == event for pk, event in before.items() if event is not None)
+
+
+def test_a_job_whose_workers_keep_dying_ends_failed_with_retry_available(
+    slow_regroup,
+    workers_see_the_dead,
+    transactional_db,
+    big_night_block,
+    manager,
+    client,
+    settings,
+    monkeypatch,
+    tmp_path: Path,
+):
+    settings.JOBS_MAX_ATTEMPTS = 2
+    monkeypatch.setenv("JOBS_MAX_ATTEMPTS", "2")
+    with running_worker(connection.settings_dict, tmp_path / "first") as worker:
+        job, _ = actions.start_regroup(big_night_block, manager)
+        kill_mid_run(worker, job)
+    with running_worker(connection.settings_dict, tmp_path / "second") as worker:
+        silent_for_long(job)
+        assert actions.reap_stale_jobs() == 1
+        kill_mid_run(worker, job, runs=2)
+
+    silent_for_long(job)
+    assert actions.reap_stale_jobs() == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILURE and job.can_retry
+    assert "That was its run 2 of at most 2: marked failed rather than run again." in (
+        job.last_error().message
+    )
+    client.force_login(manager)
+    page = client.get(big_night_block.get_absolute_url()).text
+    assert "The last run failed" in page
+    assert "No sign of life from its worker since" in page
+    assert ">Retry</button>" in page
+
+    # A manager's Retry runs it once more and completes the work.
+    client.post(reverse("deployment-regroup-retry", args=[job.project_id, big_night_block.pk]))
+    job.refresh_from_db()
+    assert (job.status, job.recoveries) == (JobStatus.PENDING, 0)
+    run_job(job.pk)
+    job.refresh_from_db()
     assert job.status == JobStatus.SUCCESS
     big_night_block.refresh_from_db()
     assert big_night_block.source_images_without_event_count == 0
-    after_retry = grouped_sessions(big_night_block)
-    assert all(after_retry[pk] == event for pk, event in before.items() if event is not None)
     assert big_night_block.events_count == 700
