@@ -261,14 +261,9 @@ def test_deployment_page_has_the_project_tabs_with_deployments_current(
 
 
 def test_job_list_names_type_and_target_once_each(client, member, project, deployment):
-    from jobs.models import REGROUP_JOB, Job
+    from tests.test_job_views import make_job
 
-    job = Job.objects.create(
-        name="Regroup sessions of Station A",
-        job_type_key=REGROUP_JOB,
-        project=project,
-        deployment=deployment,
-    )
+    job = make_job(deployment)
     client.force_login(member)
     text = client.get(reverse("job-list", args=[project.pk])).text
 

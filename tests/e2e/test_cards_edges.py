@@ -9,11 +9,12 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs.models import REGROUP_JOB, Job, JobStatus
+from jobs.models import Job, JobStatus
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment, Project
 from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
 from tests.test_grouping import add_captures, nights
+from tests.test_job_views import make_job
 from tests.worker_process import CeleryWorker
 
 JOB_TIMEOUT_MS = 30_000
@@ -129,13 +130,7 @@ def test_the_deployment_page_passes_axe_in_each_card_state(
     expect(card.get_by_role("heading", level=2)).to_be_visible()
     wait_for_htmx(page)
 
-    job = Job.objects.create(
-        name=f"Regroup sessions of {one_ungrouped_night}",
-        job_type_key=REGROUP_JOB,
-        project=one_ungrouped_night.project,
-        deployment=one_ungrouped_night,
-        status=JobStatus.REVOKED,
-    )
+    job = make_job(one_ungrouped_night, JobStatus.REVOKED, progress={})
     page.goto(url)
     expect(card.get_by_role("status")).to_contain_text("The regroup was cancelled")
     assert_no_axe_violations(page)
@@ -155,13 +150,7 @@ def test_the_project_page_and_jobs_list_pass_axe_on_a_phone_too(
     page: Page, live_server, one_ungrouped_night, manager
 ) -> None:
     project = one_ungrouped_night.project
-    Job.objects.create(
-        name=f"Regroup sessions of {one_ungrouped_night}",
-        job_type_key=REGROUP_JOB,
-        project=project,
-        deployment=one_ungrouped_night,
-        status=JobStatus.SUCCESS,
-    )
+    make_job(one_ungrouped_night, JobStatus.SUCCESS)
     sign_in_with_cookie(page, live_server.url, manager)
     for size in ({"width": 1280, "height": 900}, PHONE):
         page.set_viewport_size(size)
