@@ -33,9 +33,9 @@ def run_job(job_id: int) -> None:
     if job is None:
         return
     job_type = get_job_type(job.job_type_key)
-    context = JobContext(job=job, progress=JobProgress(job), should_stop=lambda: _cancelling(job))
+    context = JobContext(job=job, progress=JobProgress(job), should_stop=lambda: _should_stop(job))
     try:
-        with _heartbeat(job.pk):
+        with _heartbeat(job):
             result = job_type.run(context)
     except JobStopped as stopped:
         _finish(job, JobStatus.REVOKED, str(stopped), JobLog.Level.WARNING)
@@ -96,8 +96,16 @@ def _claim(job_id: int) -> Job | None:
     return job
 
 
-def _cancelling(job: Job) -> bool:
-    return Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLING).exists()
+def _this_run(job: Job):
+    """The job's row while this run is still the job's run: the reaper gives a job whose
+    worker it took for dead a new message (task id), or ends it."""
+    return Job.objects.filter(pk=job.pk, task_id=job.task_id, status__in=RUNNING_STATUSES)
+
+
+def _should_stop(job: Job) -> bool:
+    """Stop at the next safe point when a cancel was asked, or when this run is no longer
+    the job's (its worker was only slow, and another run has taken over or will)."""
+    return not _this_run(job).filter(status=JobStatus.STARTED).exists()
 
 
 def _finish(job: Job, status: str, message: str, level: str, result: dict | None = None) -> None:
@@ -105,17 +113,20 @@ def _finish(job: Job, status: str, message: str, level: str, result: dict | None
     fields = {"status": status, "finished_at": now, "heartbeat_at": now, "updated_at": now}
     if result is not None:
         fields["result"] = result
-    # Only from a running status: if the reaper failed this run meanwhile (and perhaps a
-    # retry started), the job's status is no longer this run's to set.
-    running = [JobStatus.STARTED, JobStatus.CANCELLING]
-    if not Job.objects.filter(pk=job.pk, status__in=running).update(**fields):
-        message = f"This run ended after the job had been marked {job.status.lower()}: {message}"
+    # Only while this run is the job's: if the reaper queued it again or ended it meanwhile
+    # (and perhaps another run or a retry started), its status is no longer ours to set.
+    ours = _this_run(job).update(**fields)
     job.refresh_from_db()
+    if not ours:
+        message = (
+            f"This run ended after the job had been marked {job.get_status_display().lower()}"
+            f": {message}"
+        )
     job.log(message, level)
 
 
 @contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
+def _heartbeat(job: Job) -> Iterator[None]:
     """Beat every JOBS_HEARTBEAT_SECONDS from a thread while the job runs.
 
     Long single statements (a big relink) report no progress; the beat still shows the
@@ -127,13 +138,13 @@ def _heartbeat(job_id: int) -> Iterator[None]:
         try:
             while not stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
                 try:
-                    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now())
+                    _this_run(job).update(heartbeat_at=timezone.now())
                 except Exception:  # a busy database: try again at the next beat
-                    logger.warning("Heartbeat of job %s failed", job_id, exc_info=True)
+                    logger.warning("Heartbeat of job %s failed", job.pk, exc_info=True)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=beat, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread = threading.Thread(target=beat, name=f"job-{job.pk}-heartbeat", daemon=True)
     thread.start()
     try:
         yield

@@ -326,6 +326,36 @@ def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
     assert job_status(cancelled) == JobStatus.REVOKED
 
 
+def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_alone(
+    deployment, manager, ungrouped, settings, monkeypatch
+):
+    """Its worker was only slow: the reaper has queued the job again meanwhile."""
+    settings.REGROUP_CHUNK_CAPTURES = 6
+    job, _ = actions.start_regroup(deployment, manager)
+    original = Stage.update
+
+    def requeued_after_two_chunks(self, done, total):
+        original(self, done, total)
+        if done == 12:
+            go_silent(job)
+            actions.reap_stale_jobs()
+
+    monkeypatch.setattr(Stage, "update", requeued_after_two_chunks)
+    run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING and job.recoveries == 1
+    assert messages(job)[-1].startswith(
+        "This run ended after the job had been marked waiting for a worker: Stopped at a safe"
+    )
+    monkeypatch.setattr(Stage, "update", original)
+    run_job(job.pk)  # the message the reaper sent
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCESS
+    deployment.refresh_from_db()
+    assert deployment.source_images_without_event_count == 0
+
+
 def job_status(job: Job) -> str:
     return Job.objects.values_list("status", flat=True).get(pk=job.pk)
 
