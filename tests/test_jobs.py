@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import runpy
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from jobs.progress import Stage
 from jobs.runner import run_job
 from monitoring.models import Event, SourceImage, SourceImageCollection
 from tests.test_grouping import add_captures, nights
+from tests.test_job_views import make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -154,19 +156,28 @@ def test_cancel_before_a_worker_starts_it(deployment, manager, ungrouped):
     assert not SourceImage.objects.filter(event__isnull=False).exists()
 
 
+def after_two_chunks(monkeypatch, settings, act: Callable[[], object]) -> Callable[[], None]:
+    """Make the regroup write chunks of 6 captures and `act` once it has written two, as a
+    person or the reaper acting mid-run would. Returns what undoes it."""
+    settings.REGROUP_CHUNK_CAPTURES = 6
+    original = Stage.update
+
+    def update(self, done, total):
+        original(self, done, total)
+        if done == 12:
+            act()
+
+    monkeypatch.setattr(Stage, "update", update)
+    return lambda: monkeypatch.setattr(Stage, "update", original)
+
+
 def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
     deployment, manager, ungrouped, settings, monkeypatch
 ):
-    settings.REGROUP_CHUNK_CAPTURES = 6
     job, _ = actions.start_regroup(deployment, manager)
-    original = Stage.update
-
-    def cancel_after_two_chunks(self, done, total):
-        original(self, done, total)
-        if done == 12:
-            actions.cancel_job(Job.objects.get(pk=job.pk), manager)
-
-    monkeypatch.setattr(Stage, "update", cancel_after_two_chunks)
+    undo = after_two_chunks(
+        monkeypatch, settings, lambda: actions.cancel_job(Job.objects.get(pk=job.pk), manager)
+    )
     run_job(job.pk)
 
     job.refresh_from_db()
@@ -178,7 +189,7 @@ def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
     deployment.refresh_from_db()
     assert deployment.source_images_without_event_count == 48
 
-    monkeypatch.setattr(Stage, "update", original)
+    undo()
     retried, queued = actions.retry_job(job, manager)
     assert queued and retried.pk == job.pk and retried.status == JobStatus.PENDING
     run_job(job.pk)
@@ -330,17 +341,13 @@ def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_al
     deployment, manager, ungrouped, settings, monkeypatch
 ):
     """Its worker was only slow: the reaper has queued the job again meanwhile."""
-    settings.REGROUP_CHUNK_CAPTURES = 6
     job, _ = actions.start_regroup(deployment, manager)
-    original = Stage.update
 
-    def requeued_after_two_chunks(self, done, total):
-        original(self, done, total)
-        if done == 12:
-            go_silent(job)
-            actions.reap_stale_jobs()
+    def taken_for_dead() -> None:
+        go_silent(job)
+        actions.reap_stale_jobs()
 
-    monkeypatch.setattr(Stage, "update", requeued_after_two_chunks)
+    undo = after_two_chunks(monkeypatch, settings, taken_for_dead)
     run_job(job.pk)
 
     job.refresh_from_db()
@@ -348,7 +355,7 @@ def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_al
     assert messages(job)[-1].startswith(
         "This run ended after the job had been marked waiting for a worker: Stopped at a safe"
     )
-    monkeypatch.setattr(Stage, "update", original)
+    undo()
     run_job(job.pk)  # the message the reaper sent
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCESS
@@ -398,13 +405,7 @@ def test_a_start_that_loses_to_a_job_already_ended_queues_a_new_one(
 def test_a_retry_that_loses_to_a_job_already_ended_is_queued(
     ungrouped, deployment, manager, winner_ends_before_the_loser_looks
 ):
-    failed = Job.objects.create(
-        name="Regroup sessions of Station A",
-        job_type_key=REGROUP_JOB,
-        project=deployment.project,
-        deployment=deployment,
-        status=JobStatus.FAILURE,
-    )
+    failed = make_job(deployment, JobStatus.FAILURE)
 
     job, queued = actions.retry_job(failed, manager)
 

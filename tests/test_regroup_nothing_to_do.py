@@ -8,10 +8,11 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs.actions import NOTHING_TO_REGROUP
-from jobs.models import REGROUP_JOB, Job, JobLog, JobStatus
+from jobs.models import Job, JobLog, JobStatus
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.test_grouping import add_captures, nights
+from tests.test_job_views import make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +33,7 @@ def grouped(deployment: Deployment) -> Deployment:
 def failed_before(grouped: Deployment) -> Job:
     """A regroup that failed earlier; the captures were grouped some other way since, and
     the stored count still says 12 were left."""
-    job = Job.objects.create(
-        name=f"Regroup sessions of {grouped}",
-        job_type_key=REGROUP_JOB,
-        project=grouped.project,
-        deployment=grouped,
-        status=JobStatus.FAILURE,
-    )
+    job = make_job(grouped, JobStatus.FAILURE)
     job.log("Failed: the database went away", JobLog.Level.ERROR)
     Deployment.objects.filter(pk=grouped.pk).update(source_images_without_event_count=12)
     return job
