@@ -33,7 +33,7 @@ from unittest import mock
 
 # run.py points DATABASE_URL at the regroup bench's database when imported, so it is
 # imported before this module sets its own environment below.
-from run import ensure_database, machine, manage
+from run import ensure_database, machine, manage, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get(
@@ -49,7 +49,6 @@ PAGE_TARGET_MS = 50.0
 PARTIAL_TARGET_MS = 10.0
 SMALL_PROJECT = "Fenland Moth Survey (default demo size)"
 TAXON = "Noctua pronuba"  # the taxon filter's choice: one of the demo's 20
-RESULTS = ROOT / "bench" / "results.md"
 START, END = "<!-- pages benchmark: start -->", "<!-- pages benchmark: end -->"
 HEADER = (
     "| page | median ms | p90 ms | SQL ms | queries (big data) | queries (small data) "
@@ -461,13 +460,7 @@ def write_results(
             "",
         ]
     )
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + section.strip() + rest.split(END, 1)[1]
-    else:
-        text = f"{text.rstrip()}\n\n{section}" if text else section
-    RESULTS.write_text(text)
+    write_section(START, END, section)
     print(section)
 
 

@@ -4,13 +4,17 @@ Seeds (once) the demo with a 660,000-capture deployment whose last 25% of nights
 session, then repeats, in rounds: our regroup, the upstream-style baseline, and the floor
 (one raw UPDATE writing the same rows), restoring the ungrouped state before each. Also
 times a second regroup with nothing to do. Writes medians, ratios, rows written and peak
-memory to bench/results.md with a description of the machine.
+memory to bench/results.md with a description of the machine. Then runs the pages
+benchmark (bench/pages.py) and the polling one (bench/polling.py), each in its own process,
+each rewriting only its own section of the results.
 
     BENCH_DATABASE_URL=postgres://... BENCH_CAPTURES=660000 BENCH_ROUNDS=3 python bench/run.py
+    python bench/run.py --only polling     # or: make bench BENCH_ONLY=polling
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -29,6 +33,8 @@ DATABASE_URL = os.environ.get(
 CAPTURES = int(os.environ.get("BENCH_CAPTURES", "660000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 RESULTS = ROOT / "bench" / "results.md"
+# Where the other benchmarks' sections begin (each starts with a marker like this).
+SECTION_MARK = "<!-- "
 ENV = {**os.environ, "DATABASE_URL": DATABASE_URL, "DEBUG": "1", "LOG_LEVEL": "WARNING"}
 
 sys.path.insert(0, str(ROOT))
@@ -58,7 +64,32 @@ def step(name: str, deployment_id: int) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+PARTS = ("regroup", "pages", "polling")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmarks, written to bench/results.md.")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (may be given more than once); BENCH_ONLY=a,b does the same",
+    )
+    only = parser.parse_args().only or [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]
+    unknown = set(only) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part {', '.join(sorted(unknown))}: choose from {', '.join(PARTS)}")
+    parts = only or PARTS
+    if "regroup" in parts:
+        regroup()
+    # The others each in their own process: they run Django with production settings, on
+    # databases of their own choosing, and add their sections to the results.
+    for part in ("pages", "polling"):
+        if part in parts:
+            subprocess.run([sys.executable, f"bench/{part}.py"], cwd=ROOT, check=True)
+
+
+def regroup() -> None:
     ensure_database()
     manage("migrate", "--noinput", "-v0")
 
@@ -98,9 +129,6 @@ def main() -> None:
     idle = step("idle", big.pk)
     snapshot.restore()
     write_results(runs, idle, big.captures_count, snapshot.ungrouped)
-    # Then the pages benchmark, in its own process: it runs Django on its own database with
-    # production settings, and adds its section to the results this one just wrote.
-    subprocess.run([sys.executable, "bench/pages.py"], cwd=ROOT, check=True)
 
 
 class Snapshot:
@@ -247,7 +275,7 @@ def write_results(runs: dict[str, list[dict]], idle: dict, captures: int, ungrou
         f"| {target} | {measured} | {'met' if ok else 'MISSED'} |"
         for target, ok, measured in targets
     )
-    RESULTS.write_text(f"""# Benchmark results
+    text = f"""# Benchmark results
 
 Written by `make bench` (bench/run.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 
@@ -270,8 +298,24 @@ Ratios: baseline / ours = **{baseline / ours:.1f}x**; ours / floor = **{ours / f
 | target | measured | |
 |---|---|---|
 {verdicts}
-{_speedup_note(ours, baseline, floor)}""")
-    print(RESULTS.read_text())
+{_speedup_note(ours, baseline, floor)}"""
+    # The other benchmarks' sections, each between its markers, stay as they were.
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    sections = old[old.index(SECTION_MARK) :] if SECTION_MARK in old else ""
+    RESULTS.write_text(f"{text.rstrip()}\n\n{sections}" if sections else text)
+    print(text)
+
+
+def write_section(start: str, end: str, section: str) -> None:
+    """Put `section` (which begins with `start` and ends with `end`) in place of the text
+    between those markers in the results, or after the results if they have none."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section.strip() + rest.split(end, 1)[1]
+    else:
+        text = f"{text.rstrip()}\n\n{section}" if text else section
+    RESULTS.write_text(text)
 
 
 def _speedup_note(ours: float, baseline: float, floor: float) -> str:

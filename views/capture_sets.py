@@ -56,10 +56,11 @@ def capture_set_progress(
         get_object_or_404(project.capture_sets, pk=capture_set_id)
         return redirect("capture-set-list", project.pk)
     # The card follows the set's latest populate job (Job's default order: latest first).
-    latest = project.jobs.filter(job_type_key=POPULATE_JOB, source_image_collection=capture_set_id)
-    if polling.unchanged(request, latest):
+    job = project.jobs.filter(
+        job_type_key=POPULATE_JOB, source_image_collection=capture_set_id
+    ).first()
+    if polling.unchanged(request, job):
         return polling.no_change()
     capture_set = get_object_or_404(project.capture_sets, pk=capture_set_id)
-    job = latest_populate_jobs([capture_set]).get(capture_set.pk)
     card = capture_set_card(capture_set, request.user, job, just_finished=True)
     return render_progress(request, card, capture_set_card_id(capture_set))

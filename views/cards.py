@@ -69,6 +69,23 @@ def deployment_card(deployment: Deployment, user: User, just_finished: bool = Fa
     suggestion = ungrouped_captures(deployment, user, just_finished=just_finished)
     if suggestion is None:
         return None
+    return _deployment_card(deployment, suggestion)
+
+
+def running_deployment_card(job: Job) -> Card:
+    """The card of a deployment whose latest regroup, `job`, is active (as the provider
+    finds it), for the progress poll: built from the job and its deployment alone (fetched
+    with it), without the provider's reads of who may act and whom to ask, which the
+    progress region does not show. Its `can_act` is therefore always False."""
+    deployment = job.deployment
+    count = deployment.source_images_without_event_count
+    suggestion = Suggestion(
+        UNGROUPED_CAPTURES, deployment, count, CardState.RUNNING, can_act=False, job=job
+    )
+    return _deployment_card(deployment, suggestion)
+
+
+def _deployment_card(deployment: Deployment, suggestion: Suggestion) -> Card:
     args = [deployment.project_id, deployment.pk]
     return _card(
         suggestion,

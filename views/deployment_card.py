@@ -21,7 +21,13 @@ from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undis
 
 from . import polling
 from .access import require_manager, with_visible_project
-from .cards import deployment_card, deployment_card_id, render_card, render_progress
+from .cards import (
+    deployment_card,
+    deployment_card_id,
+    render_card,
+    render_progress,
+    running_deployment_card,
+)
 from .http import HtmxHttpRequest
 from .projects import render_rollup_row
 
@@ -36,10 +42,19 @@ def regroup_progress(
     if not request.htmx:
         return redirect(get_object_or_404(project.deployments, pk=deployment_id))
     # The card follows the deployment's latest regroup (Job's default order: latest first).
-    latest = project.jobs.filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
-    if polling.unchanged(request, latest):
-        return polling.no_change()
-    # The nights are read only if the card has ended and shows its strip again.
+    # While it runs, that one query is all a poll reads besides who is asking.
+    job = (
+        project.jobs.filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
+        .select_related("deployment")
+        .defer("deployment__capture_nights")
+        .first()
+    )
+    if job is not None and job.is_active:
+        if polling.unchanged(request, job):
+            return polling.no_change()
+        card = running_deployment_card(job)
+        return render_progress(request, card, card.dom_id)
+    # The job has ended: the whole card, which reads the nights again for its strip.
     deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
     card = deployment_card(deployment, request.user, just_finished=True)
     response = render_progress(request, card, deployment_card_id(deployment))

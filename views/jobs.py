@@ -48,11 +48,11 @@ def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
-    if not request.htmx:
-        return redirect(get_object_or_404(_jobs_of(project), pk=job_id))
-    if polling.unchanged(request, project.jobs.filter(pk=job_id)):
-        return polling.no_change()
     job = get_object_or_404(_jobs_of(project), pk=job_id)
+    if not request.htmx:
+        return redirect(job)
+    if polling.unchanged(request, job):
+        return polling.no_change()
     return render(request, "job_list.html#job-row", {"project": project, "job": present(job)})
 
 
@@ -69,13 +69,13 @@ def job_detail(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpR
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_live(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
-    if not request.htmx:
-        return redirect(get_object_or_404(_jobs_of(project), pk=job_id))
     last_log = JobLog.objects.filter(job=OuterRef("pk")).order_by("-pk").values("pk")[:1]
-    jobs = project.jobs.filter(pk=job_id).annotate(last_log_id=Subquery(last_log))
-    if polling.unchanged(request, jobs, lambda job: _live_extra(present(job), job.last_log_id)):
+    jobs = _jobs_of(project).annotate(last_log_id=Subquery(last_log))
+    job = get_object_or_404(jobs, pk=job_id)
+    if not request.htmx:
+        return redirect(job)
+    if polling.unchanged(request, job, _live_extra(present(job), job.last_log_id)):
         return polling.no_change()
-    job = get_object_or_404(_jobs_of(project), pk=job_id)
     context = _live_context(request, project, job)
     # The poll says what was last announced; words that haven't changed aren't sent again.
     context["announce"] = request.GET.get("announced") != job.announcement

@@ -20,7 +20,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -63,20 +62,11 @@ def poll_seconds(job: Job, now: datetime | None = None) -> int:
     return seconds
 
 
-def unchanged(request: HtmxHttpRequest, jobs: QuerySet[Job], extra: object = "") -> bool:
-    """Whether the poller has already seen what it would be sent now: the first of `jobs`
-    (the one it follows) is still active and its token is the one the poller sent.
-
-    Costs one query when the request carries a token, none otherwise; `extra` may be a
-    function of the job, for what `poll_of` is given when the region is rendered.
-    """
+def unchanged(request: HtmxHttpRequest, job: Job | None, extra: object = "") -> bool:
+    """Whether the poller has already seen what it would be sent now: the job it follows
+    is still active and the token it sent is the job's (with the same `extra`)."""
     seen = request.GET.get("seen")
-    if not seen:
-        return False
-    job = jobs.first()
-    if job is None or not job.is_active:
-        return False
-    return poll_of(job, extra(job) if callable(extra) else extra).seen == seen
+    return bool(seen) and job is not None and job.is_active and poll_of(job, extra).seen == seen
 
 
 def no_change() -> HttpResponse:

@@ -60,7 +60,7 @@ def rollup_row(request: HtmxHttpRequest, project: Project, deployment_id: int) -
         get_object_or_404(project.deployments, pk=deployment_id)
         return redirect(project)
     running = project.jobs.active().filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
-    if polling.unchanged(request, running):
+    if polling.unchanged(request, running.first()):
         return polling.no_change()
     deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
     return render_rollup_row(request, deployment)
