@@ -1,0 +1,112 @@
+"""Following a job in a browser: the card keeps polling through answers that change nothing
+(204), speaks only when the job's status or tenth done changes, then its outcome; without
+JavaScript the job page reloads itself until the job ends.
+
+The job is moved by the test itself, as a worker would move it, so each step is certain.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, Response, expect
+
+from jobs.models import REGROUP_JOB, Job, JobStatus
+from monitoring.grouping import regroup_deployment
+from monitoring.models import Deployment
+from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
+from tests.e2e.test_ungrouped_flow import no_js_page  # noqa: F401 (a fixture)
+from tests.test_grouping import add_captures, nights
+
+
+@pytest.fixture
+def ungrouped(deployment: Deployment) -> Deployment:
+    add_captures(deployment, nights(0, 2))  # 12 captures, none grouped
+    deployment.update_calculated_fields()
+    return deployment
+
+
+@pytest.fixture
+def queued(ungrouped: Deployment, manager) -> Job:
+    """A regroup of `ungrouped` waiting for a worker (none runs in these tests)."""
+    return Job.objects.create(
+        name=f"Regroup sessions of {ungrouped}",
+        job_type_key=REGROUP_JOB,
+        project=ungrouped.project,
+        deployment=ungrouped,
+        status=JobStatus.PENDING,
+        created_by=manager,
+    )
+
+
+def stage(done: int, status: str = "STARTED") -> dict:
+    return {
+        "stages": [
+            {
+                "key": "regroup",
+                "name": "Group captures into sessions",
+                "unit": "captures",
+                "status": status,
+                "done": done,
+                "total": 12,
+            }
+        ]
+    }
+
+
+def is_unchanged_poll(response: Response) -> bool:
+    return "/regroup/progress/" in response.url and response.status == 204
+
+
+def test_the_card_polls_through_unchanged_answers_and_speaks_only_at_changes(
+    page: Page, live_server, ungrouped, queued, member
+) -> None:
+    sign_in_with_cookie(page, live_server.url, member)
+    page.goto(f"{live_server.url}{ungrouped.get_absolute_url()}")
+    card = page.locator(f"#deployment-{ungrouped.pk}-card")
+    announcer = page.locator(f"#deployment-{ungrouped.pk}-card-announce")
+    expect(card).to_contain_text("Waiting for a worker…")
+
+    # Nothing changes while the job waits: polls are answered 204 and keep coming.
+    for _ in range(2):
+        page.wait_for_event("response", is_unchanged_poll)
+    expect(card).to_contain_text("Waiting for a worker…")
+    expect(announcer).to_be_empty()
+    assert_no_axe_violations(page)
+
+    Job.objects.filter(pk=queued.pk).update(status=JobStatus.STARTED, progress=stage(6))
+    expect(card.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "6")
+    expect(announcer).to_have_text("Running: Group captures into sessions, 50% done.")
+
+    regroup_deployment(ungrouped)
+    Job.objects.filter(pk=queued.pk).update(
+        status=JobStatus.SUCCESS, progress=stage(12, "SUCCESS"), result={"captures_grouped": 12}
+    )
+    expect(
+        card.get_by_role("heading", name="All captures are grouped into sessions.")
+    ).to_be_visible()
+    expect(card.get_by_role("progressbar")).to_have_count(0)
+    expect(announcer).to_have_text("Regroup sessions of Station A: Succeeded.")
+    wait_for_htmx(page)
+    assert_no_axe_violations(page)
+
+
+def test_without_javascript_the_job_page_reloads_until_the_job_ends(
+    no_js_page: Page,  # noqa: F811 (the fixture imported above)
+    live_server,
+    queued,
+    member,
+) -> None:
+    page = no_js_page
+    sign_in_with_cookie(page, live_server.url, member)
+    page.goto(f"{live_server.url}{queued.get_absolute_url()}")
+    chip = page.locator(".job-status .chip")
+    expect(chip).to_have_text("Waiting for a worker")
+    # Playwright's text and role queries skip <noscript>, so the note is found by CSS.
+    note = page.locator(".page-header noscript p")
+    expect(note).to_have_text("This page reloads every 3 seconds while the job is active.")
+    expect(note).to_be_visible()
+
+    Job.objects.filter(pk=queued.pk).update(status=JobStatus.SUCCESS, progress=stage(12, "SUCCESS"))
+
+    expect(chip).to_have_text("Succeeded")  # within TIMEOUT_MS, with no click
+    expect(note).to_have_count(0)
