@@ -123,12 +123,16 @@ def _start(
 def cancel_job(job: Job, user: AbstractBaseUser | None) -> Job:
     """Stop a job: at once if no worker has it yet, else at its next safe point."""
     who = _who(user)
+    by = user if user and user.is_authenticated else None
     if Job.objects.filter(pk=job.pk, status__in=[JobStatus.CREATED, JobStatus.PENDING]).update(
-        status=JobStatus.REVOKED, finished_at=timezone.now(), updated_at=timezone.now()
+        status=JobStatus.REVOKED,
+        cancelled_by=by,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
     ):
         job.log(f"Cancelled by {who} before it started.", JobLog.Level.WARNING)
     elif Job.objects.filter(pk=job.pk, status=JobStatus.STARTED).update(
-        status=JobStatus.CANCELLING, updated_at=timezone.now()
+        status=JobStatus.CANCELLING, cancelled_by=by, updated_at=timezone.now()
     ):
         job.log(f"Cancel asked by {who}; stopping at the next safe point.", JobLog.Level.WARNING)
     job.refresh_from_db()
@@ -168,6 +172,7 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
                     task_id=str(uuid.uuid4()),
                     heartbeat_at=timezone.now(),
                     recoveries=0,
+                    cancelled_by=None,
                     updated_at=timezone.now(),
                 )
                 job.refresh_from_db()

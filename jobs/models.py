@@ -83,6 +83,14 @@ class Job(models.Model):
         blank=True,
         related_name="jobs",
     )
+    # Who asked the latest run to stop; a new run (Retry) clears it.
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

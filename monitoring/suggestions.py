@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobLog, JobStatus
+from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobStatus
 
 from .models import (
     Deployment,
@@ -171,18 +171,8 @@ def _suggestion(
 
 
 def _cancelled_by(job: Job, user: User) -> bool:
-    """Whether `user` cancelled the job. A job keeps who cancelled it only in its log, in
-    the lines jobs.actions.cancel_job writes; one indexed query on the job's log."""
-    if not user.is_authenticated:
-        return False
-    name = user.get_username()
-    return job.logs.filter(
-        level=JobLog.Level.WARNING,
-        message__in=[
-            f"Cancel asked by {name}; stopping at the next safe point.",
-            f"Cancelled by {name} before it started.",
-        ],
-    ).exists()
+    """Whether `user` asked the job's latest run to stop."""
+    return user.is_authenticated and job.cancelled_by_id == user.pk
 
 
 def manager_names(project_id: int) -> list[str]:
