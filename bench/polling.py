@@ -1,25 +1,26 @@
 """People watching a running regroup: progress polls against gunicorn, old and new, side by side.
 
 Puts a regroup job of the demo's big deployment in STARTED state and, in a thread, saves its
-progress once a second as a worker does (JOBS_PROGRESS_SAVE_SECONDS). Then, for each
-scenario, starts gunicorn as production runs it (DEBUG off, PostgreSQL) and has POLLERS
-simulated browsers, each signed in with its own session, poll the card's progress partial
-with `HX-Request: true` for DURATION seconds after a warm-up, on keep-alive connections
-where the server allows them. Scenarios run in rounds, one after the other, so the old
-setting and the new one meet the same machine; each scenario's figures pool its rounds.
+progress once a second as a worker does (JOBS_PROGRESS_SAVE_SECONDS), or holds it still, as
+a job waiting for a worker is. Then, for each scenario, starts gunicorn as production runs
+it (DEBUG off, PostgreSQL) and has POLLERS simulated browsers, each signed in with its own
+session, poll the card's progress partial with `HX-Request: true` for DURATION seconds after
+a warm-up, on keep-alive connections where the server allows them. Scenarios run in rounds,
+one after the other, so the old setting and the new one meet the same machine; each
+scenario's figures pool its rounds. Also times one poll at a time in this process.
 
 A poller sends a request every INTERVAL seconds (or every `hx-trigger` interval the server
 sets, in the scenario that says so), never two at once: when an answer comes late, the next
-request goes at once, as htmx's `every` trigger queues it. With the new markup a poller
-follows the `hx-get` of each 200 answer, as the swapped element would, and keeps its URL on
-a 204. Latency is measured by the client, from sending the request to the end of the answer.
+request goes at once, as htmx's `every` trigger queues it. It follows the `hx-get` of each
+200 answer, as the swapped-in element would, and keeps its URL on a 204. Latency is
+measured by the client, from sending the request to the end of the answer.
 
     BENCH_POLLING_DATABASE_URL=postgres://... BENCH_POLLERS=100 BENCH_POLLING_SECONDS=20 \
         python bench/polling.py
 
 Uses the regroup benchmark's database (seeding the demo there if it is missing) and rewrites
 only its own section of bench/results.md, between markers. `make bench` runs it last;
-`python bench/run.py --only polling` runs it alone.
+`python bench/run.py --only polling` (or `make bench BENCH_ONLY=polling`) runs it alone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -52,6 +54,7 @@ DATABASE_URL = os.environ.get("BENCH_POLLING_DATABASE_URL", REGROUP_DATABASE_URL
 POLLERS = int(os.environ.get("BENCH_POLLERS", "100"))
 DURATION = float(os.environ.get("BENCH_POLLING_SECONDS", "20"))
 WARMUP = 3.0
+WARMUP_REQUESTS, TIMED_REQUESTS = 20, 200  # one poll at a time, in this process
 ROUNDS = int(os.environ.get("BENCH_POLLING_ROUNDS", "2"))
 INTERVAL = 1.0  # htmx's `every 1s`, what each poller did before this change
 TIMEOUT = 30.0  # gunicorn's own worker timeout: an answer later than this is an error
@@ -71,6 +74,8 @@ ENV = {
     "SECRET_KEY": "bench",
     "ALLOWED_HOSTS": "127.0.0.1",
     "LOG_LEVEL": "WARNING",
+    # Error pages link the stylesheet by its hashed name: collected once, below.
+    "STATIC_ROOT": str(Path(tempfile.gettempdir()) / "ungrouped-captures-bench-static"),
 }
 for name in ("WEB_CONCURRENCY", "WEB_THREADS", "CONN_MAX_AGE"):
     ENV.pop(name, None)  # each setting below says its own
@@ -85,6 +90,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.sessions.models import Session  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -106,8 +112,9 @@ class Setting:
 @dataclass
 class Scenario:
     setting: Setting
-    # Whether pollers send what they have seen (the new markup) or ask bare (the old one).
-    conditional: bool
+    # Whether the job's progress is saved every second (polls see a change), or the job
+    # waits (for a worker, or in a long step) and polls have nothing new to see.
+    moving: bool = True
     # Whether pollers follow the interval the server sets, or ask every INTERVAL seconds.
     server_interval: bool = False
     # The scenario the target is about.
@@ -115,10 +122,18 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        polls = "new polls" if self.conditional else "every poll rendered"
-        if self.server_interval:
-            polls += ", server's interval"
-        return f"{self.setting.label}, {polls}"
+        job = "job moving every second" if self.moving else "job waiting, nothing new"
+        polls = "polls at the server's interval" if self.server_interval else "a poll a second"
+        return f"{self.setting.label}: {job}, {polls}"
+
+
+@dataclass
+class OnePoll:
+    label: str
+    median_ms: float
+    p90_ms: float
+    queries: int
+    size: int  # bytes of the answer
 
 
 @dataclass
@@ -146,17 +161,19 @@ class Outcome:
         return sum(1 for s in self.samples if s.status == 204)
 
     def percentile(self, p: int) -> float:
+        if len(self.ok) < 2:
+            return float("nan")
         return statistics.quantiles(self.ok, n=100, method="inclusive")[p - 1]
 
     @property
     def met(self) -> bool:
-        return self.errors == 0 and self.percentile(95) < TARGET_P95_MS
+        return bool(self.ok) and self.errors == 0 and self.percentile(95) < TARGET_P95_MS
 
 
 def settings_compared() -> tuple[Setting, Setting]:
     """The Procfile's web line before this change, and as it is now."""
     old = Setting(
-        "Before: 1 sync worker",
+        "1 sync worker (the old Procfile line)",
         # The old line: gunicorn's defaults, one sync worker (WEB_CONCURRENCY unset).
         ["config.wsgi"],
         {"CONN_MAX_AGE": "0"},
@@ -165,7 +182,7 @@ def settings_compared() -> tuple[Setting, Setting]:
     from config import gunicorn as new_config
 
     new = Setting(
-        "Now: the Procfile's default",
+        "The Procfile's default",
         ["--config", "config/gunicorn.py", "config.wsgi"],
         {},
         f"{new_config.workers} processes × {new_config.threads} threads (gthread); "
@@ -183,9 +200,9 @@ def seed() -> None:
 
 
 @contextmanager
-def running_regroup() -> Iterator[tuple[Deployment, Job]]:
+def running_regroup() -> Iterator[tuple[Deployment, threading.Event]]:
     """A regroup job of the big deployment, STARTED five minutes ago, whose progress a
-    thread saves every second, as a worker does."""
+    thread saves every second, as a worker does, while the event it yields is set."""
     big = Deployment.objects.get(name=demo.BIG_DEPLOYMENT)
     Job.objects.filter(name=BENCH_JOB).delete()  # left by an interrupted run
     total = max(big.source_images_without_event_count, 1)
@@ -202,12 +219,14 @@ def running_regroup() -> Iterator[tuple[Deployment, Job]]:
         heartbeat_at=since,
     )
     Job.objects.filter(pk=job.pk).update(updated_at=since)
-    stop = threading.Event()
+    stop, moving = threading.Event(), threading.Event()
 
     def save_progress() -> None:
         done, step = 0, max(total // 900, 1)  # a quarter of an hour for the whole stage
         try:
             while not stop.wait(1.0):
+                if not moving.is_set():
+                    continue
                 done = (done + step) % total
                 Job.objects.filter(pk=job.pk).update(
                     progress=progress(done, total), heartbeat_at=timezone.now()
@@ -218,7 +237,7 @@ def running_regroup() -> Iterator[tuple[Deployment, Job]]:
     saver = threading.Thread(target=save_progress, name="progress-saver", daemon=True)
     saver.start()
     try:
-        yield big, job
+        yield big, moving
     finally:
         stop.set()
         saver.join()
@@ -305,14 +324,23 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        reused = self.writer is not None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("closed by the server")
+        try:
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            status_line = await self.reader.readline()
+            if not status_line:
+                raise ConnectionError("closed by the server")
+        except OSError:
+            self.close()
+            if not reused:
+                raise
+            # The server closed an idle kept-alive connection as the request went out;
+            # browsers send such a request again on a new connection, and so does this.
+            return await self.get(path, headers)
         status = int(status_line.split()[1])
         answer: dict[str, str] = {}
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
@@ -375,7 +403,7 @@ async def poller(
             ms = (time.monotonic() - sent) * 1000
             if sent >= measure_from:
                 samples.append(Sample(status, ms))
-            if status == 200 and scenario.conditional:
+            if status == 200:
                 # The swapped-in element: its URL, and the interval it polls at.
                 if found := re.search(r'hx-get="([^"]+)"', body):
                     path = html.unescape(found.group(1))
@@ -420,10 +448,45 @@ def run_scenario(scenario: Scenario, sessions: list[str], url: str, page: str) -
         return asyncio.run(load(port, scenario, sessions, url, page))
 
 
+def server_times(url: str, page: str, session: str) -> list[OnePoll]:
+    """One poll's server time, one at a time, in this process (Django's test client, no
+    network): rendered, and answered 204 because nothing changed. The job is not moving."""
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page)
+    client.cookies["sessionid"] = session
+    first = client.get(url)
+    seen_url = html.unescape(re.search(r'hx-get="([^"]+)"', first.text).group(1))
+    results = []
+    for label, path, status in (
+        ("Rendered: the progress region (the job moved)", url, 200),
+        ("Unchanged: 204, nothing rendered", seen_url, 204),
+    ):
+        for _ in range(WARMUP_REQUESTS):
+            assert client.get(path).status_code == status, (label, path)
+        times = []
+        for _ in range(TIMED_REQUESTS):
+            started = time.perf_counter()
+            client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(path)
+        results.append(
+            OnePoll(
+                label,
+                statistics.median(times),
+                statistics.quantiles(times, n=10)[8],
+                len(queries),
+                len(response.content),
+            )
+        )
+    return results
+
+
 # Output
 
 
-def write_results(outcomes: list[Outcome], big: Deployment) -> None:
+def write_results(
+    outcomes: list[Outcome], one_poll: list[OnePoll], big: Deployment, load: tuple[float, float]
+) -> None:
     rows = []
     for outcome in outcomes:
         scenario = outcome.scenario
@@ -432,42 +495,45 @@ def write_results(outcomes: list[Outcome], big: Deployment) -> None:
             f"| {scenario.label} | {scenario.setting.concurrency} | {requests:,} | "
             f"{requests / outcome.seconds:.0f} | {outcome.percentile(50):.0f} | "
             f"{outcome.percentile(95):.0f} | {outcome.percentile(99):.0f} | "
-            f"{max(outcome.ok):.0f} | {outcome.errors:,} | "
+            f"{max(outcome.ok, default=float('nan')):.0f} | {outcome.errors:,} | "
             f"{outcome.unchanged * 100 / max(requests, 1):.0f}% |"
         )
+    polls = [
+        f"| {poll.label} | {poll.median_ms:.1f} | {poll.p90_ms:.1f} | {poll.queries} | "
+        f"{poll.size:,} |"
+        for poll in one_poll
+    ]
     target = next(o for o in outcomes if o.scenario.target)
     before = outcomes[0]
     verdict = (
-        f"Target, {POLLERS} pollers at one poll a second each on the Procfile's default: 0 "
+        f"Target: {POLLERS} pollers at a poll a second each, on the Procfile's default, 0 "
         f"errors and p95 under {TARGET_P95_MS:.0f} ms. Measured: {target.errors:,} errors, "
-        f"p95 {target.percentile(95):.0f} ms: **{'met' if target.met else 'MISSED'}** "
-        f"(before: {before.errors:,} errors, p95 {before.percentile(95):.0f} ms)."
+        f"p95 {target.percentile(95):.0f} ms: **{'met' if target.met else 'MISSED'}** (the "
+        f"old single sync worker, same load: {before.errors:,} errors, p95 "
+        f"{before.percentile(95):.0f} ms)."
     )
     method = (
         f"{POLLERS} simulated browsers, each signed in as the demo's basic member with its own "
         "session, polled the deployment card's progress partial (`regroup/progress/`, with "
         f"`HX-Request: true`) of {big.name} ({big.captures_count:,} captures, "
         f"{big.source_images_without_event_count:,} without a session) while a regroup job "
-        "of it was STARTED and a thread saved its progress every second, as a worker does. "
-        f"Each scenario ran {ROUNDS} times, in rounds, for {DURATION:.0f} s after a "
-        f"{WARMUP:.0f} s warm-up, against gunicorn started afresh with DEBUG off; figures pool "
-        "the rounds. Latency is the client's, from sending a request to the end of its answer, "
-        "on keep-alive connections where the server keeps them (the sync worker does not). "
-        f"Each poller asks every {INTERVAL:.0f} s (never two at once), except in the last "
-        "row, where it follows the interval the server sets (the job changed status five "
-        "minutes ago, so 5 s). The load generator, PostgreSQL and gunicorn share the "
-        "machine's cores."
+        "of it was STARTED. A thread saved the job's progress every second, as a worker does "
+        "(job moving), or not at all (job waiting: for a worker, or in a long step). Each "
+        "browser follows the `hx-get` of every answer that swaps, as htmx does, and asks "
+        f"every {INTERVAL:.0f} s, never twice at once, except in the last row, where it "
+        "follows the interval the server sets (the job changed status five minutes ago, so "
+        f"5 s). Each scenario ran {ROUNDS} times, in rounds, for {DURATION:.0f} s after a "
+        f"{WARMUP:.0f} s warm-up, against gunicorn started afresh with DEBUG off on "
+        "PostgreSQL; figures pool the rounds. Latency is the client's, from sending a request "
+        "to the end of its answer, on keep-alive connections where the server keeps them "
+        "(the sync worker closes each). The load generator, PostgreSQL and gunicorn share "
+        f"the machine's two cores, with whatever else ran there (load average {load[0]:.1f} "
+        f"before the run, {load[1]:.1f} after)."
     )
-    meaning = (
-        "Every poll rendered: the old markup, whose polls carry nothing and are rendered each "
-        "time. New polls: the new markup, whose polls say what they have seen and get 204 "
-        "without rendering when nothing changed; here the progress changes every second, so "
-        "most polls at one a second still see a change and are rendered: 204s are the share "
-        "answered without rendering."
-    )
-    header = (
-        "| scenario | web concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms "
-        "| max ms | errors | 204 |\n|---|---|---|---|---|---|---|---|---|---|"
+    one_at_a_time = (
+        "One poll's server time, one at a time, in the benchmark's process (Django's test "
+        f"client, no network, DEBUG off, connections kept): {TIMED_REQUESTS} requests after "
+        f"{WARMUP_REQUESTS} to warm up; queries of one more."
     )
     section = "\n".join(
         [
@@ -480,12 +546,18 @@ def write_results(outcomes: list[Outcome], big: Deployment) -> None:
             "",
             textwrap.fill(method, 92),
             "",
-            textwrap.fill(meaning, 92),
-            "",
-            header,
+            "| scenario | web concurrency | requests | requests/s | p50 ms | p95 ms | p99 ms "
+            "| max ms | errors | answered 204 |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             textwrap.fill(verdict, 92),
+            "",
+            textwrap.fill(one_at_a_time, 92),
+            "",
+            "| poll | median ms | p90 ms | queries | bytes |",
+            "|---|---|---|---|---|",
+            *polls,
             "",
             END,
             "",
@@ -498,26 +570,34 @@ def write_results(outcomes: list[Outcome], big: Deployment) -> None:
 def main() -> None:
     ensure_database(DATABASE_URL)
     manage("migrate", "--noinput", "-v0", env=ENV)
+    manage("collectstatic", "--noinput", "-v0", env=ENV)
+    GUNICORN_LOG.write_text("")
     seed()
     old, new = settings_compared()
     scenarios = [
-        Scenario(old, conditional=False),
-        Scenario(old, conditional=True),
-        Scenario(new, conditional=False),
-        Scenario(new, conditional=True, target=True),
-        Scenario(new, conditional=True, server_interval=True),
+        Scenario(old),
+        Scenario(old, moving=False),
+        Scenario(new, target=True),
+        Scenario(new, moving=False),
+        Scenario(new, server_interval=True),
     ]
     outcomes = [Outcome(scenario) for scenario in scenarios]
-    with running_regroup() as (big, _job), member_sessions(POLLERS) as sessions:
+    load_before = os.getloadavg()[0]
+    with running_regroup() as (big, moving), member_sessions(POLLERS) as sessions:
         url = reverse("deployment-regroup-progress", args=[big.project_id, big.pk])
         page = big.get_absolute_url()
+        one_poll = server_times(url, page, sessions[0])
         for round_number in range(1, ROUNDS + 1):
             for outcome in outcomes:
+                if outcome.scenario.moving:
+                    moving.set()
+                else:
+                    moving.clear()
                 started = time.monotonic()
                 samples = run_scenario(outcome.scenario, sessions, url, page)
                 outcome.samples += samples
                 outcome.seconds += DURATION
-                ok = sorted(s.ms for s in samples if s.status in (200, 204))
+                ok = sorted(s.ms for s in samples if s.status in (200, 204)) or [float("nan")]
                 print(
                     f"round {round_number} {outcome.scenario.label:62} "
                     f"{len(samples) / DURATION:5.0f} req/s "
@@ -526,7 +606,7 @@ def main() -> None:
                     f"({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
-    write_results(outcomes, big)
+    write_results(outcomes, one_poll, big, (load_before, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ def _cpus() -> int:
 workers = int(os.environ.get("WEB_CONCURRENCY") or _cpus())
 threads = int(os.environ.get("WEB_THREADS") or 4)
 worker_class = "gthread"
-# A browser polling a job every 1 to 5 s keeps its connection instead of opening one a poll.
-keepalive = 5
+# Longer than the slowest poll (5 s): a browser following a job keeps its connection
+# instead of opening one a poll, and never races the server closing it.
+keepalive = 10
 accesslog = "-"
