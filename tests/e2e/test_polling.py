@@ -70,6 +70,7 @@ def test_the_card_polls_through_unchanged_answers_and_speaks_only_at_changes(
     for _ in range(2):
         page.wait_for_event("response", is_unchanged_poll)
     expect(card).to_contain_text("Waiting for a worker…")
+    expect(page.locator(".request-error")).to_have_count(0)  # a 204 is no lost contact
     expect(announcer).to_be_empty()
     assert_no_axe_violations(page)
 
