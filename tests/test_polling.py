@@ -12,8 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobStatus
+from jobs.models import POPULATE_JOB, Job, JobStatus
 from monitoring.models import Deployment, SourceImageCollection
+from tests.test_job_views import make_job, regroup_progress
 
 pytestmark = pytest.mark.django_db
 
@@ -22,19 +23,7 @@ UNGROUPED = 1_000
 
 
 def progress(done: int, status: str = "STARTED", eta_seconds: int | None = None) -> dict:
-    return {
-        "stages": [
-            {
-                "key": "regroup",
-                "name": "Group captures into sessions",
-                "unit": "captures",
-                "status": status,
-                "done": done,
-                "total": UNGROUPED,
-                "eta_seconds": eta_seconds,
-            }
-        ]
-    }
+    return regroup_progress(status, done=done, total=UNGROUPED, eta_seconds=eta_seconds)
 
 
 @pytest.fixture
@@ -48,16 +37,7 @@ def watched(deployment: Deployment) -> Deployment:
 @pytest.fixture
 def regroup(watched: Deployment, manager) -> Job:
     """A regroup of `watched`, running, 10% done."""
-    return Job.objects.create(
-        name=f"Regroup sessions of {watched}",
-        job_type_key=REGROUP_JOB,
-        project=watched.project,
-        deployment=watched,
-        status=JobStatus.STARTED,
-        progress=progress(100),
-        started_at=timezone.now(),
-        created_by=manager,
-    )
+    return make_job(watched, progress=progress(100), started_at=timezone.now(), created_by=manager)
 
 
 @pytest.fixture

@@ -10,12 +10,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, Response, expect
 
-from jobs.models import REGROUP_JOB, Job, JobStatus
+from jobs.models import Job, JobStatus
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
 from tests.e2e.test_ungrouped_flow import no_js_page  # noqa: F401 (a fixture)
 from tests.test_grouping import add_captures, nights
+from tests.test_job_views import make_job, regroup_progress
 
 
 @pytest.fixture
@@ -28,29 +29,11 @@ def ungrouped(deployment: Deployment) -> Deployment:
 @pytest.fixture
 def queued(ungrouped: Deployment, manager) -> Job:
     """A regroup of `ungrouped` waiting for a worker (none runs in these tests)."""
-    return Job.objects.create(
-        name=f"Regroup sessions of {ungrouped}",
-        job_type_key=REGROUP_JOB,
-        project=ungrouped.project,
-        deployment=ungrouped,
-        status=JobStatus.PENDING,
-        created_by=manager,
-    )
+    return make_job(ungrouped, JobStatus.PENDING, progress={}, created_by=manager)
 
 
 def stage(done: int, status: str = "STARTED") -> dict:
-    return {
-        "stages": [
-            {
-                "key": "regroup",
-                "name": "Group captures into sessions",
-                "unit": "captures",
-                "status": status,
-                "done": done,
-                "total": 12,
-            }
-        ]
-    }
+    return regroup_progress(status, done=done, total=12, eta_seconds=None)
 
 
 def is_unchanged_poll(response: Response) -> bool:
