@@ -33,7 +33,6 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"
 
 
-
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
