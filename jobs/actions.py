@@ -90,7 +90,7 @@ def _start(
     check: Callable[[], None] | None = None,
     **target: Any,
 ) -> tuple[Job, bool]:
-    same_work = Job.objects.filter(job_type_key=key, **target)
+    same_work = Job.objects.of_type(key).for_target(*target.values())
     reap_stale_jobs(same_work)
     for _ in range(QUEUE_TRIES):
         active = same_work.active().first()
@@ -146,11 +146,7 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
     one instead: there is never more than one. Returns the job and whether it was queued.
     Raises NothingToDo, and queues nothing, when the run would have nothing to do.
     """
-    same_work = Job.objects.filter(
-        job_type_key=job.job_type_key,
-        deployment=job.deployment_id,
-        source_image_collection=job.source_image_collection_id,
-    )
+    same_work = Job.objects.of_type(job.job_type_key).for_target(job.target)
     for _ in range(QUEUE_TRIES):
         active = same_work.active().first()
         if active is not None:  # this job itself, or another on the same target

@@ -6,6 +6,7 @@ progress by stages with named statistics, a result, and log lines written as it 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from monitoring.models import Deployment, SourceImageCollection
 
 
 class JobStatus(models.TextChoices):
@@ -39,9 +42,51 @@ REGROUP_JOB = "regroup_sessions"
 POPULATE_JOB = "populate_capture_set"
 
 
+# Where a job's target is held, by the target's model.
+TARGET_FIELDS: dict[type[models.Model], str] = {
+    Deployment: "deployment",
+    SourceImageCollection: "source_image_collection",
+}
+Target = Deployment | SourceImageCollection
+
+
 class JobQuerySet(models.QuerySet):
+    """The questions asked of jobs, each answered here once: `of_type(key).for_target(x)`,
+    then `.active()`, `.newest()`, or `.by_target(targets)` for a page of targets."""
+
     def active(self) -> JobQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
+
+    def of_type(self, key: str) -> JobQuerySet:
+        return self.filter(job_type_key=key)
+
+    def for_target(self, target: Target) -> JobQuerySet:
+        """Jobs on `target`, a deployment or a capture set."""
+        return self.filter(**{TARGET_FIELDS[type(target)]: target})
+
+    def for_deployment(self, deployment: Deployment | int) -> JobQuerySet:
+        return self.filter(deployment=deployment)
+
+    def for_capture_set(self, collection: SourceImageCollection | int) -> JobQuerySet:
+        return self.filter(source_image_collection=collection)
+
+    def newest_first(self) -> JobQuerySet:
+        return self.order_by("-created_at", "-pk")
+
+    def newest(self) -> Job | None:
+        return self.newest_first().first()
+
+    def by_target(self, targets: Iterable[Target]) -> dict[int, Job]:
+        """The newest of these jobs on each of `targets` (all of one model), by target id,
+        in one query."""
+        targets = list(targets)
+        if not targets:
+            return {}
+        field = TARGET_FIELDS[type(targets[0])]
+        newest: dict[int, Job] = {}
+        for job in self.filter(**{f"{field}__in": targets}).order_by(field, "-created_at", "-pk"):
+            newest.setdefault(getattr(job, f"{field}_id"), job)
+        return newest
 
     def stale(self, now=None) -> JobQuerySet:
         """Running jobs whose worker has shown no sign of life for JOBS_STALE_AFTER_SECONDS.

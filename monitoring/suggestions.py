@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
@@ -64,7 +63,7 @@ def ungrouped_captures(
     and nothing is left; on a fresh page load there is no card then.
     """
     count = deployment.source_images_without_event_count
-    job = _latest_job(REGROUP_JOB, deployment=deployment)
+    job = Job.objects.of_type(REGROUP_JOB).for_target(deployment).newest()
     state = _state(count, job, just_finished)
     if state is None:
         return None
@@ -88,13 +87,7 @@ def empty_capture_set(
 
 def latest_populate_jobs(collections: list[SourceImageCollection]) -> dict[int, Job]:
     """The latest populate job of each capture set, in one query."""
-    latest: dict[int, Job] = {}
-    jobs = Job.objects.filter(
-        job_type_key=POPULATE_JOB, source_image_collection__in=collections
-    ).order_by("source_image_collection", "-created_at", "-pk")
-    for job in jobs:
-        latest.setdefault(job.source_image_collection_id, job)
-    return latest
+    return Job.objects.of_type(POPULATE_JOB).by_target(collections)
 
 
 def dismiss(user: User, key: str, object_id: int, count: int) -> None:
@@ -128,10 +121,6 @@ def follow_ungrouped_count(deployment: Deployment) -> None:
         dismissals.delete()
     else:
         dismissals.filter(dismissed_count__gt=count).update(dismissed_count=count)
-
-
-def _latest_job(key: str, **target: Any) -> Job | None:
-    return Job.objects.filter(job_type_key=key, **target).order_by("-created_at", "-pk").first()
 
 
 def _state(count: int, job: Job | None, just_finished: bool) -> CardState | None:

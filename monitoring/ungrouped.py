@@ -45,11 +45,10 @@ def project_rollup(project: Project) -> ProjectRollup:
             "-source_images_without_event_count", "name"
         )
     )
-    active = Job.objects.active().filter(job_type_key=REGROUP_JOB, deployment__in=deployments)
     return ProjectRollup(
         deployments_total=project.deployments.count(),
         deployments=deployments,
-        active_jobs={job.deployment_id: job for job in active} if deployments else {},
+        active_jobs=Job.objects.of_type(REGROUP_JOB).active().by_target(deployments),
     )
 
 

@@ -55,10 +55,8 @@ def capture_set_progress(
     if not request.htmx:
         get_object_or_404(project.capture_sets, pk=capture_set_id)
         return redirect("capture-set-list", project.pk)
-    # The card follows the set's latest populate job (Job's default order: latest first).
-    job = project.jobs.filter(
-        job_type_key=POPULATE_JOB, source_image_collection=capture_set_id
-    ).first()
+    # The card follows the set's latest populate job.
+    job = project.jobs.of_type(POPULATE_JOB).for_capture_set(capture_set_id).newest()
     if polling.unchanged(request, job):
         return polling.no_change()
     capture_set = get_object_or_404(project.capture_sets, pk=capture_set_id)

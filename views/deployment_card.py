@@ -41,13 +41,14 @@ def regroup_progress(
     """The running card's poll (see views.polling); opened without htmx, the page."""
     if not request.htmx:
         return redirect(get_object_or_404(project.deployments, pk=deployment_id))
-    # The card follows the deployment's latest regroup (Job's default order: latest first).
+    # The card follows the deployment's latest regroup.
     # While it runs, that one query is all a poll reads besides who is asking.
     job = (
-        project.jobs.filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
+        project.jobs.of_type(REGROUP_JOB)
+        .for_deployment(deployment_id)
         .select_related("deployment")
         .defer("deployment__capture_nights")
-        .first()
+        .newest()
     )
     if job is not None and job.is_active:
         if polling.unchanged(request, job):
@@ -94,7 +95,7 @@ def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> H
 def regroup_cancel(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
-    job = _regroup_jobs(deployment).active().first()
+    job = Job.objects.of_type(REGROUP_JOB).for_target(deployment).active().newest()
     if job is not None:
         cancel_job(job, request.user)
     if request.htmx:
@@ -112,7 +113,7 @@ def regroup_cancel(request: HtmxHttpRequest, project: Project, deployment_id: in
 def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
-    latest = _regroup_jobs(deployment).first()
+    latest = Job.objects.of_type(REGROUP_JOB).for_target(deployment).newest()
     try:
         if latest is not None and latest.can_retry:
             job, _ = retry_job(latest, request.user)
@@ -156,12 +157,6 @@ def show_card(request: HtmxHttpRequest, project: Project, deployment_id: int) ->
     if request.htmx:
         return render_card(request, deployment_card(deployment, request.user))
     return redirect(deployment)
-
-
-def _regroup_jobs(deployment: Deployment):
-    return Job.objects.filter(job_type_key=REGROUP_JOB, deployment=deployment).order_by(
-        "-created_at", "-pk"
-    )
 
 
 def _nothing_to_do(

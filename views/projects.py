@@ -59,8 +59,8 @@ def rollup_row(request: HtmxHttpRequest, project: Project, deployment_id: int) -
     if not request.htmx:
         get_object_or_404(project.deployments, pk=deployment_id)
         return redirect(project)
-    running = project.jobs.active().filter(job_type_key=REGROUP_JOB, deployment_id=deployment_id)
-    if polling.unchanged(request, running.first()):
+    running = project.jobs.of_type(REGROUP_JOB).for_deployment(deployment_id).active().newest()
+    if polling.unchanged(request, running):
         return polling.no_change()
     deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
     return render_rollup_row(request, deployment)
@@ -70,7 +70,7 @@ def render_rollup_row(request: HtmxHttpRequest, deployment: Deployment) -> HttpR
     """The deployment's rollup row; once no regroup of it is running, with the rollup's
     heading and the deployment's row of the table, out of band, so the page agrees."""
     project = deployment.project
-    job = Job.objects.active().filter(job_type_key=REGROUP_JOB, deployment=deployment).first()
+    job = Job.objects.of_type(REGROUP_JOB).for_target(deployment).active().newest()
     _with_regroup(deployment, job)
     context = {
         "project": project,
