@@ -25,31 +25,10 @@ from monitoring.models import (
     SourceImage,
     Taxon,
 )
+from tests.reference import capture_timestamps, reference_sessions
 
 START = datetime(2024, 6, 1, 21, 0, tzinfo=UTC)
 GAP = 7200
-DAY = timedelta(hours=24)
-
-
-def reference_sessions(timestamps: list[datetime | None], gap_seconds: int) -> list[set[int]]:
-    """The rules, written as plainly as possible: capture indexes grouped per session."""
-    by_time: dict[datetime, set[int]] = {}
-    for index, timestamp in enumerate(timestamps):
-        if timestamp is not None:
-            by_time.setdefault(timestamp, set()).add(index)
-    sessions: list[set[int]] = []
-    session_start = previous = None
-    for timestamp in sorted(by_time):
-        if (
-            previous is None
-            or (timestamp - previous).total_seconds() >= gap_seconds
-            or timestamp - session_start > DAY
-        ):
-            sessions.append(set())
-            session_start = timestamp
-        sessions[-1] |= by_time[timestamp]
-        previous = timestamp
-    return sessions
 
 
 def add_captures(deployment: Deployment, timestamps: list[datetime | None]) -> list[SourceImage]:
@@ -91,32 +70,18 @@ def write_queries(queries: CaptureQueriesContext) -> list[str]:
     ]
 
 
-# Steps between consecutive captures, chosen to hit the rules' edges: duplicates (0),
-# a microsecond, just under, at and just over the gap, and hourly streams that run past
-# 24 hours.
-steps = st.sampled_from([0, 0, 0.000001, 1, 60, 600, 3600, GAP - 0.000001, GAP, GAP + 1, 86_400])
-
-
 class TestRulesProperty(HypothesisTestCase):
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    """The whole engine, through the database; tests/test_grouping_rules.py puts the pure
+    rules and the plan through many more examples without one."""
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(
-        gaps=st.lists(steps, min_size=1, max_size=60),
-        missing=st.lists(st.booleans(), max_size=60),
-        shuffle=st.randoms(use_true_random=False),
+        timestamps=capture_timestamps(START, GAP),
         pre_grouped=st.integers(min_value=0, max_value=3),
     )
-    def test_regroup_matches_the_reference(self, gaps, missing, shuffle, pre_grouped):
+    def test_regroup_matches_the_reference(self, timestamps, pre_grouped):
         project = Project.objects.create(name="P", session_time_gap_seconds=GAP)
         deployment = Deployment.objects.create(project=project, name="D")
-        timestamps: list[datetime | None] = []
-        moment = START
-        for step in gaps:
-            moment += timedelta(seconds=step)
-            timestamps.append(moment)
-        for index, is_missing in enumerate(missing[: len(timestamps)]):
-            if is_missing:
-                timestamps[index] = None
-        shuffle.shuffle(timestamps)
         captures = add_captures(deployment, timestamps)
         # Some captures already sit in arbitrary (wrong) sessions, as after old imports.
         for number in range(pre_grouped):
@@ -291,7 +256,7 @@ def test_a_capture_that_lost_its_timestamp_leaves_its_session(deployment):
 
     captures[0].refresh_from_db()
     assert captures[0].event_id is None
-    assert summary.captures_ungrouped == 1
+    assert summary.undated_captures_taken_out == 1
     event = Event.objects.get(deployment=deployment)
     assert event.captures_count == 5
     assert event.start == captures[1].timestamp

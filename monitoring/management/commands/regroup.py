@@ -78,7 +78,7 @@ class Command(BaseCommand):
             f"Regrouped {deployment} (gap {summary.gap_seconds:,} s)",
             f"  captures grouped:           {summary.captures_grouped:,}",
             f"  captures without timestamp: {summary.captures_without_timestamp:,}"
-            f" ({summary.captures_ungrouped:,} taken out of a session)",
+            f" ({summary.undated_captures_taken_out:,} taken out of their session)",
             f"  duplicate timestamps:       {summary.duplicate_timestamps:,}",
             f"  sessions created:           {summary.sessions_created:,}",
             f"  sessions updated:           {summary.sessions_updated:,}",
