@@ -17,26 +17,8 @@ from django.utils import timezone
 
 from monitoring.models import Deployment, SourceImageCollection
 
-
-class JobStatus(models.TextChoices):
-    CREATED = "CREATED", "Created"
-    PENDING = "PENDING", "Waiting for a worker"
-    STARTED = "STARTED", "Running"
-    SUCCESS = "SUCCESS", "Succeeded"
-    FAILURE = "FAILURE", "Failed"
-    CANCELLING = "CANCELLING", "Cancelling"
-    REVOKED = "REVOKED", "Cancelled"
-
-
-ACTIVE_STATUSES = [
-    JobStatus.CREATED,
-    JobStatus.PENDING,
-    JobStatus.STARTED,
-    JobStatus.CANCELLING,
-]
-FINAL_STATUSES = [JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED]
-# Statuses in which a worker has the job and beats for it.
-RUNNING_STATUSES = [JobStatus.STARTED, JobStatus.CANCELLING]
+from .progress import JobProgress
+from .status import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING_STATUSES, JobStatus
 
 REGROUP_JOB = "regroup_sessions"
 POPULATE_JOB = "populate_capture_set"
@@ -206,6 +188,11 @@ class Job(models.Model):
     def may_recover(self) -> bool:
         """Whether another automatic run is within JOBS_MAX_ATTEMPTS."""
         return self.runs_since_queued < settings.JOBS_MAX_ATTEMPTS
+
+    @property
+    def stage_progress(self) -> JobProgress:
+        """The `progress` column, read into its typed shape."""
+        return JobProgress.from_json(self.progress)
 
     @property
     def target(self):

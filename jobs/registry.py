@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models import Job
-from .progress import JobProgress
+from .reporter import ProgressReporter
 
 
 class JobStopped(Exception):
@@ -21,7 +21,7 @@ class JobError(Exception):
 @dataclass(frozen=True)
 class JobContext:
     job: Job
-    progress: JobProgress
+    progress: ProgressReporter
     should_stop: Callable[[], bool]
 
     def log(self, message: str, level: str = "INFO") -> None:

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from .actions import end_silent_run
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Job, JobLog, JobStatus
-from .progress import JobProgress
 from .registry import JobContext, JobError, JobStopped, get_job_type
+from .reporter import ProgressReporter
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def run_job(job_id: int) -> None:
     if job is None:
         return
     job_type = get_job_type(job.job_type_key)
-    context = JobContext(job=job, progress=JobProgress(job), should_stop=lambda: _should_stop(job))
+    context = JobContext(
+        job=job, progress=ProgressReporter(job), should_stop=lambda: _should_stop(job)
+    )
     try:
         with _heartbeat(job):
             result = job_type.run(context)

@@ -16,7 +16,8 @@ from django.utils import timezone
 import config.settings as settings_module
 from jobs import actions
 from jobs.models import ACTIVE_STATUSES, REGROUP_JOB, Job, JobQuerySet, JobStatus
-from jobs.progress import Stage
+from jobs.progress import JobProgress, StageProgress
+from jobs.reporter import StageReporter
 from jobs.runner import run_job
 from monitoring.models import Event, SourceImage, SourceImageCollection
 from tests.test_grouping import add_captures, nights
@@ -107,15 +108,15 @@ def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped
     settings.REGROUP_CHUNK_CAPTURES = 6
     settings.JOBS_PROGRESS_SAVE_SECONDS = 3600
     saves: list[int] = []
-    original = Stage.update
+    original = StageReporter.update
 
     def counting_update(self, done, total):
         original(self, done, total)
-        saves.append(self.progress.saves)
+        saves.append(self.reporter.saves)
 
     job, _ = actions.start_regroup(deployment, manager)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Stage, "update", counting_update)
+        patch.setattr(StageReporter, "update", counting_update)
         run_job(job.pk)
 
     # Eleven reports (the start and ten chunks), but only the stage's start was saved in
@@ -123,6 +124,37 @@ def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped
     assert len(saves) == 11
     assert saves[-1] == 1
     assert stage(job)["done"] == 60
+
+
+def test_stage_progress_reads_back_what_it_stored_and_tolerates_older_rows(
+    deployment, manager, ungrouped
+):
+    job, _ = actions.start_regroup(deployment, manager)
+    run_job(job.pk)
+    job.refresh_from_db()
+
+    progress = job.stage_progress
+    assert progress == JobProgress(
+        [
+            StageProgress(
+                key="regroup",
+                name="Group captures into sessions",
+                unit="captures",
+                status=JobStatus.SUCCESS,
+                done=60,
+                total=60,
+                stats=progress.stages[0].stats,
+            )
+        ]
+    )
+    assert progress.stages[0].stats["Sessions created"] == 10
+    assert JobProgress.from_json(progress.as_json()) == progress
+    assert progress.as_json() == job.progress
+    # A row from before a field existed, and one no worker has reported to yet.
+    old = JobProgress.from_json({"stages": [{"key": "regroup", "name": "Group", "done": 5}]})
+    assert old.stages == [StageProgress(key="regroup", name="Group", done=5)]
+    assert old.stages[0].unit == "items" and old.stages[0].status == JobStatus.CREATED
+    assert JobProgress.from_json({}) == JobProgress.from_json(None) == JobProgress()
 
 
 def test_a_crash_in_the_work_fails_the_job_with_the_error_in_its_log(
@@ -160,15 +192,15 @@ def after_two_chunks(monkeypatch, settings, act: Callable[[], object]) -> Callab
     """Make the regroup write chunks of 6 captures and `act` once it has written two, as a
     person or the reaper acting mid-run would. Returns what undoes it."""
     settings.REGROUP_CHUNK_CAPTURES = 6
-    original = Stage.update
+    original = StageReporter.update
 
     def update(self, done, total):
         original(self, done, total)
         if done == 12:
             act()
 
-    monkeypatch.setattr(Stage, "update", update)
-    return lambda: monkeypatch.setattr(Stage, "update", original)
+    monkeypatch.setattr(StageReporter, "update", update)
+    return lambda: monkeypatch.setattr(StageReporter, "update", original)
 
 
 def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
