@@ -4,7 +4,6 @@ feed both them and the engine."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from itertools import accumulate
 
 from hypothesis import strategies as st
 
@@ -34,26 +33,28 @@ def reference_sessions(timestamps: list[datetime | None], gap_seconds: int) -> l
     return sessions
 
 
-def edge_steps(gap_seconds: int) -> st.SearchStrategy[timedelta]:
-    """Steps between consecutive captures at the rules' edges: duplicates (0), a
-    microsecond, just under, at and just over the gap, and hourly streams that run past
-    24 hours."""
-    gap = timedelta(seconds=gap_seconds)
-    return st.sampled_from(
-        [
-            timedelta(0),
-            timedelta(0),
-            MICROSECOND,
-            SECOND,
-            60 * SECOND,
-            600 * SECOND,
-            3600 * SECOND,
-            gap - MICROSECOND,
-            gap,
-            gap + SECOND,
-            DAY,
-        ]
-    )
+# A step to the next capture: (this many session gaps, and this much more), or None for a
+# capture without a timestamp. The rules' edges: duplicates (0), a microsecond, just under,
+# at and just over the gap, and hourly streams that run past 24 hours.
+EDGE_STEPS = st.sampled_from(
+    [
+        None,
+        None,
+        (0, timedelta(0)),
+        (0, timedelta(0)),
+        (0, MICROSECOND),
+        (0, SECOND),
+        (0, 60 * SECOND),
+        (0, 600 * SECOND),
+        (0, 3600 * SECOND),
+        (1, -MICROSECOND),
+        (1, timedelta(0)),
+        (1, SECOND),
+        (0, DAY),
+    ]
+)
+# The edges, or any step up to two gaps.
+ANY_STEPS = st.one_of(EDGE_STEPS, st.integers(0, 2**20).map(lambda n: (n / 2**19, timedelta(0))))
 
 
 @st.composite
@@ -61,15 +62,20 @@ def capture_timestamps(
     draw: st.DrawFn,
     start: datetime,
     gap_seconds: int,
-    steps: st.SearchStrategy[timedelta] | None = None,
+    steps: st.SearchStrategy[tuple[float, timedelta] | None] = EDGE_STEPS,
     max_size: int = 60,
 ) -> list[datetime | None]:
     """Timestamps `steps` apart after `start`, some of them missing, in random order."""
-    gaps = draw(st.lists(steps or edge_steps(gap_seconds), min_size=1, max_size=max_size))
-    timestamps: list[datetime | None] = list(accumulate(gaps, initial=start))[1:]
-    missing = draw(st.lists(st.booleans(), max_size=max_size))
-    for index, is_missing in enumerate(missing[: len(timestamps)]):
-        if is_missing:
-            timestamps[index] = None
-    draw(st.randoms(use_true_random=False)).shuffle(timestamps)
+    gap = timedelta(seconds=gap_seconds)
+    timestamps: list[datetime | None] = []
+    moment = start
+    for step in draw(st.lists(steps, min_size=1, max_size=max_size)):
+        if step is None:
+            timestamps.append(None)
+        else:
+            gaps, more = step
+            moment += gap * gaps + more
+            timestamps.append(moment)
+    # A seeded shuffle: a shrinkable one would cost a draw per capture.
+    draw(st.randoms(use_true_random=True)).shuffle(timestamps)
     return timestamps

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from monitoring.grouping import regroup_deployment
+from monitoring.grouping.plan import Window, read_plan
 from monitoring.locks import DeploymentBusy, deployment_lock
 from monitoring.models import (
     Deployment,
@@ -244,6 +245,28 @@ def test_continuous_monitoring_is_cut_every_24_hours(deployment):
     regroup_deployment(deployment)
 
     assert sessions_of(captures) == [set(range(0, 25)), set(range(25, 50)), set(range(50, 72))]
+
+
+@pytest.mark.django_db
+def test_a_plan_read_in_windows_between_gaps_is_the_plan_of_everything(deployment):
+    add_captures(deployment, nights(0, 3))
+    regroup_deployment(deployment)
+    add_captures(deployment, [*nights(3, 2), None])
+    night_three = nights(3, 1)
+
+    whole = read_plan(deployment, GAP)
+    split = read_plan(
+        deployment,
+        GAP,
+        [Window(last=night_three[0] - timedelta(hours=2)), Window(first=night_three[0])],
+    )
+    alone = read_plan(deployment, GAP, [Window(night_three[0], night_three[-1])])
+
+    assert split == whole
+    assert len(whole.pending) == 2
+    assert [(session.start, session.end) for session in alone.sessions] == [
+        (night_three[0], night_three[-1])
+    ]
 
 
 @pytest.mark.django_db
