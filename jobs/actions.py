@@ -3,7 +3,7 @@
 Permission checks are the caller's (views check the project role first).
 
 Any number of people may start, retry and cancel the same work at once. The database
-keeps at most one active job per target (a conditional unique constraint); these
+keeps at most one active job of a type per target (conditional unique constraints); these
 functions turn losing that race into a sensible answer: the job that won, or, when the
 winner has already ended (a pending job cancelled at once), another try.
 """
@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from monitoring.models import Deployment, Project, SourceImage, SourceImageCollection
-
-from .models import (
-    POPULATE_JOB,
-    REGROUP_JOB,
-    Job,
-    JobLog,
-    JobQuerySet,
-    JobStatus,
-)
+from .job_type import JobType
+from .models import TARGET_FIELDS, Job, JobLog, JobQuerySet, JobStatus, Target
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
@@ -38,76 +28,37 @@ logger = logging.getLogger(__name__)
 # How often a start or retry tries again when it lost the race to a job that has ended by
 # the time it looks; each try needs another request to win and end a job meanwhile.
 QUEUE_TRIES = 5
-NOTHING_TO_REGROUP = "Nothing to regroup: every capture with a timestamp is in a session."
 
 
-class NothingToDo(Exception):
-    """Running the job now would change nothing, so none was queued; the message says why."""
-
-
-def start_regroup(deployment: Deployment, user: AbstractBaseUser | None) -> tuple[Job, bool]:
-    """Queue a regroup of the deployment, or return the one already active.
+def start(
+    job_type: str | JobType, target: Target, user: AbstractBaseUser | None
+) -> tuple[Job, bool]:
+    """Queue a job of this type (or key) on `target`, or return the one already active.
 
     Returns the job and whether it was created now. Raises NothingToDo, and queues
-    nothing, when no capture with a timestamp is left without a session.
+    nothing, when the type's check finds a run would change nothing.
     """
-    return _start(
-        REGROUP_JOB,
-        deployment.project,
-        user,
-        check=lambda: require_ungrouped_captures(deployment),
-        deployment=deployment,
-    )
-
-
-def start_populate(
-    collection: SourceImageCollection, user: AbstractBaseUser | None
-) -> tuple[Job, bool]:
-    return _start(POPULATE_JOB, collection.project, user, source_image_collection=collection)
-
-
-def require_ungrouped_captures(deployment: Deployment) -> None:
-    """Raise NothingToDo unless some capture with a timestamp has no session.
-
-    Asks the captures themselves (the small index of captures without a session), not the
-    stored count, which a raw sync leaves behind; if the stored count claims captures that
-    are no longer there, it is brought up to date so the page says what is true.
-    """
-    ungrouped = SourceImage.objects.filter(
-        deployment=deployment, event__isnull=True, timestamp__isnull=False
-    )
-    if ungrouped.exists():
-        return
-    if deployment.source_images_without_event_count:
-        deployment.update_calculated_fields()
-    raise NothingToDo(NOTHING_TO_REGROUP)
-
-
-def _start(
-    key: str,
-    project: Project,
-    user: AbstractBaseUser | None,
-    check: Callable[[], None] | None = None,
-    **target: Any,
-) -> tuple[Job, bool]:
-    same_work = Job.objects.of_type(key).for_target(*target.values())
+    if isinstance(job_type, str):
+        job_type = get_job_type(job_type)
+    if not isinstance(target, job_type.target):
+        raise TypeError(f"{job_type.name} runs on a {job_type.target.__name__}, not {target!r}.")
+    same_work = Job.objects.of_type(job_type.key).for_target(target)
     reap_stale_jobs(same_work)
     for _ in range(QUEUE_TRIES):
         active = same_work.active().first()
         if active is not None:
             return active, False
-        if check is not None:
-            check()
+        job_type.check_target(target)
         job = Job(
-            job_type_key=key,
-            project=project,
+            job_type_key=job_type.key,
+            project=target.project,
             created_by=user if user and user.is_authenticated else None,
             status=JobStatus.PENDING,
             task_id=str(uuid.uuid4()),
             heartbeat_at=timezone.now(),
-            **target,
+            **{TARGET_FIELDS[job_type.target]: target},
         )
-        job.name = get_job_type(key).describe(job)
+        job.name = job_type.describe(job)
         try:
             with transaction.atomic():
                 job.save()
@@ -146,7 +97,8 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
     one instead: there is never more than one. Returns the job and whether it was queued.
     Raises NothingToDo, and queues nothing, when the run would have nothing to do.
     """
-    same_work = Job.objects.of_type(job.job_type_key).for_target(job.target)
+    job_type = get_job_type(job.job_type_key)
+    same_work = Job.objects.of_type(job_type.key).for_target(job.target)
     for _ in range(QUEUE_TRIES):
         active = same_work.active().first()
         if active is not None:  # this job itself, or another on the same target
@@ -154,8 +106,7 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
         job.refresh_from_db()
         if not job.can_retry:
             return job, False
-        if job.job_type_key == REGROUP_JOB and job.deployment is not None:
-            require_ungrouped_captures(job.deployment)
+        job_type.check_target(job.target)
         try:
             with transaction.atomic():
                 queued = Job.objects.filter(
@@ -266,7 +217,7 @@ def _silent_since(heartbeat_at: datetime | None) -> str:
 
 def _current_state(same_work: JobQuerySet) -> tuple[Job, bool]:
     """After losing every try: the active job if there is one now, else the latest."""
-    job = same_work.active().first() or same_work.order_by("-created_at", "-pk").first()
+    job = same_work.active().first() or same_work.newest()
     if job is None:  # every conflicting job was deleted meanwhile
         raise RuntimeError("Could not queue the job; try again.")
     return job, False

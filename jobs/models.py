@@ -144,16 +144,17 @@ class Job(models.Model):
             ),
         ]
         constraints = [
-            # Two clicks, two tabs or two users get the same regroup, never two.
+            # Two clicks, two tabs or two users get the same job, never two: one active job
+            # of each type per target, whatever the type.
             models.UniqueConstraint(
-                fields=["deployment"],
-                condition=Q(job_type_key=REGROUP_JOB, status__in=ACTIVE_STATUSES),
-                name="one_active_regroup_per_deployment",
+                fields=["job_type_key", "deployment"],
+                condition=Q(deployment__isnull=False, status__in=ACTIVE_STATUSES),
+                name="one_active_job_per_type_and_deployment",
             ),
             models.UniqueConstraint(
-                fields=["source_image_collection"],
-                condition=Q(job_type_key=POPULATE_JOB, status__in=ACTIVE_STATUSES),
-                name="one_active_populate_per_capture_set",
+                fields=["job_type_key", "source_image_collection"],
+                condition=Q(source_image_collection__isnull=False, status__in=ACTIVE_STATUSES),
+                name="one_active_job_per_type_and_capture_set",
             ),
         ]
 

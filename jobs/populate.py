@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from monitoring.capture_sets import CaptureSetError, PopulateStopped, populate_collection
+from monitoring.models import SourceImageCollection
 
+from .job_type import JobContext, JobError, JobStopped, JobType
 from .models import POPULATE_JOB, Job, JobStatus
-from .registry import JobContext, JobError, JobStopped, JobType, register
 
 
 def run(context: JobContext) -> dict[str, Any]:
@@ -36,4 +37,10 @@ def describe(job: Job) -> str:
     return f"Populate capture set {job.source_image_collection}"
 
 
-register(JobType(key=POPULATE_JOB, name="Populate capture set", run=run, describe=describe))
+JOB_TYPE = JobType(
+    key=POPULATE_JOB,
+    name="Populate capture set",
+    target=SourceImageCollection,
+    run=run,
+    describe=describe,
+)

@@ -7,9 +7,12 @@ from typing import Any
 
 from monitoring.grouping import RegroupError, regroup_deployment
 from monitoring.locks import DeploymentBusy
+from monitoring.models import Deployment, SourceImage
 
+from .job_type import JobContext, JobError, JobStopped, JobType, NothingToDo
 from .models import REGROUP_JOB, Job, JobLog, JobStatus
-from .registry import JobContext, JobError, JobStopped, JobType, register
+
+NOTHING_TO_REGROUP = "Nothing to regroup: every capture with a timestamp is in a session."
 
 
 def run(context: JobContext) -> dict[str, Any]:
@@ -66,4 +69,28 @@ def describe(job: Job) -> str:
     return f"Regroup sessions of {job.deployment}"
 
 
-register(JobType(key=REGROUP_JOB, name="Regroup sessions", run=run, describe=describe))
+def require_ungrouped_captures(deployment: Deployment) -> None:
+    """Raise NothingToDo unless some capture with a timestamp has no session.
+
+    Asks the captures themselves (the small index of captures without a session), not the
+    stored count, which a raw sync leaves behind; if the stored count claims captures that
+    are no longer there, it is brought up to date so the page says what is true.
+    """
+    ungrouped = SourceImage.objects.filter(
+        deployment=deployment, event__isnull=True, timestamp__isnull=False
+    )
+    if ungrouped.exists():
+        return
+    if deployment.source_images_without_event_count:
+        deployment.update_calculated_fields()
+    raise NothingToDo(NOTHING_TO_REGROUP)
+
+
+JOB_TYPE = JobType(
+    key=REGROUP_JOB,
+    name="Regroup sessions",
+    target=Deployment,
+    run=run,
+    describe=describe,
+    check=require_ungrouped_captures,
+)

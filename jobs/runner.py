@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .actions import end_silent_run
+from .job_type import JobContext, JobError, JobStopped
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Job, JobLog, JobStatus
-from .registry import JobContext, JobError, JobStopped, get_job_type
+from .registry import get_job_type
 from .reporter import ProgressReporter
 
 logger = logging.getLogger(__name__)
@@ -115,16 +116,21 @@ def _finish(job: Job, status: str, message: str, level: str, result: dict | None
     fields = {"status": status, "finished_at": now, "heartbeat_at": now, "updated_at": now}
     if result is not None:
         fields["result"] = result
-    # Only while this run is the job's: if the reaper queued it again or ended it meanwhile
-    # (and perhaps another run or a retry started), its status is no longer ours to set.
-    ours = _this_run(job).update(**fields)
-    job.refresh_from_db()
-    if not ours:
-        message = (
-            f"This run ended after the job had been marked {job.get_status_display().lower()}"
-            f": {message}"
+    with transaction.atomic():
+        # Read the job's status first, holding its row, so that the log names the status
+        # that kept this run from setting its own, not whatever the job has by then.
+        marked = JobStatus(
+            Job.objects.select_for_update().values_list("status", flat=True).get(pk=job.pk)
         )
-    job.log(message, level)
+        # Only while this run is the job's: if the reaper queued it again or ended it
+        # meanwhile (and perhaps another run or a retry started), its status is no longer
+        # ours to set.
+        if not _this_run(job).update(**fields):
+            message = (
+                f"This run ended after the job had been marked {marked.label.lower()}: {message}"
+            )
+        job.log(message, level)
+    job.refresh_from_db()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import actions
-from jobs.models import Job, JobStatus
+from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobStatus
 from jobs.runner import run_job
 from jobs.tasks import run_job as run_job_task
 from monitoring.grouping import regroup_deployment
@@ -73,8 +73,8 @@ def grouped_sessions(deployment: Deployment) -> dict[int, int | None]:
 def test_a_regroup_job_succeeds_on_a_worker_and_a_double_click_runs_it_once(
     live_worker, big_night_block, manager
 ):
-    job, created = actions.start_regroup(big_night_block, manager)
-    same, created_again = actions.start_regroup(big_night_block, manager)
+    job, created = actions.start(REGROUP_JOB, big_night_block, manager)
+    same, created_again = actions.start(REGROUP_JOB, big_night_block, manager)
 
     job = wait_until_final(live_worker, job)
 
@@ -96,7 +96,7 @@ def test_a_failing_job_ends_failed_with_the_error_in_its_log(live_worker, projec
     capture_set = SourceImageCollection.objects.create(
         project=project, name="Broken", method="random", kwargs={"size": -3}
     )
-    job, _ = actions.start_populate(capture_set, manager)
+    job, _ = actions.start(POPULATE_JOB, capture_set, manager)
 
     job = wait_until_final(live_worker, job)
 
@@ -108,7 +108,7 @@ def test_cancel_mid_run_leaves_consistent_data_and_retry_completes(
     slow_regroup, live_worker, big_night_block, manager
 ):
     before = grouped_sessions(big_night_block)
-    job, _ = actions.start_regroup(big_night_block, manager)
+    job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
     live_worker.wait_for(lambda: done_so_far(job) > 0, what="the regroup to make progress")
 
     actions.cancel_job(job, manager)
@@ -200,7 +200,7 @@ def test_a_worker_killed_mid_regroup_is_recovered_with_no_one_acting(
 ):
     before = grouped_sessions(big_night_block)
     with running_worker(connection.settings_dict, tmp_path / "first") as worker:
-        job, _ = actions.start_regroup(big_night_block, manager)
+        job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
         kill_mid_run(worker, job)
     killed_message = Job.objects.get(pk=job.pk).task_id
     after_crash = grouped_sessions(big_night_block)
@@ -252,7 +252,7 @@ def test_a_job_whose_workers_keep_dying_ends_failed_with_retry_available(
     settings.JOBS_MAX_ATTEMPTS = 2
     monkeypatch.setenv("JOBS_MAX_ATTEMPTS", "2")
     with running_worker(connection.settings_dict, tmp_path / "first") as worker:
-        job, _ = actions.start_regroup(big_night_block, manager)
+        job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
         kill_mid_run(worker, job)
     with running_worker(connection.settings_dict, tmp_path / "second") as worker:
         silent_for_long(job)

@@ -7,19 +7,30 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 import config.settings as settings_module
 from jobs import actions
-from jobs.models import ACTIVE_STATUSES, REGROUP_JOB, Job, JobQuerySet, JobStatus
+from jobs.job_type import JobContext, JobType, NothingToDo
+from jobs.models import (
+    ACTIVE_STATUSES,
+    POPULATE_JOB,
+    REGROUP_JOB,
+    TARGET_FIELDS,
+    Job,
+    JobQuerySet,
+    JobStatus,
+)
 from jobs.progress import JobProgress, StageProgress
+from jobs.registry import JOB_TYPES
 from jobs.reporter import StageReporter
 from jobs.runner import run_job
-from monitoring.models import Event, SourceImage, SourceImageCollection
+from monitoring.models import Deployment, Event, SourceImage, SourceImageCollection
 from tests.test_grouping import add_captures, nights
 from tests.test_job_views import make_job
 
@@ -47,8 +58,8 @@ def test_a_second_start_returns_the_active_job_and_dispatches_once(
     deployment, manager, ungrouped, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as dispatched:
-        first, created = actions.start_regroup(deployment, manager)
-        again, created_again = actions.start_regroup(deployment, manager)
+        first, created = actions.start(REGROUP_JOB, deployment, manager)
+        again, created_again = actions.start(REGROUP_JOB, deployment, manager)
 
     assert (created, created_again) == (True, False)
     assert again.pk == first.pk
@@ -67,7 +78,7 @@ def test_two_users_clicking_at_once_get_one_job(deployment, manager, member, ung
     def click(user):
         try:
             barrier.wait(timeout=10)
-            results.append(actions.start_regroup(deployment, user)[0])
+            results.append(actions.start(REGROUP_JOB, deployment, user)[0])
         finally:
             connection.close()
 
@@ -82,8 +93,71 @@ def test_two_users_clicking_at_once_get_one_job(deployment, manager, member, ung
     assert Job.objects.filter(job_type_key=REGROUP_JOB).count() == 1
 
 
+# Job types
+
+
+def count_ungrouped(context: JobContext) -> dict[str, Any]:
+    return {"ungrouped": context.job.deployment.source_images_without_event_count}
+
+
+@pytest.fixture
+def counting_type(monkeypatch) -> JobType:
+    """A job type defined in one place and listed with the others, as a new type is."""
+    job_type = JobType(
+        key="count_ungrouped",
+        name="Count ungrouped captures",
+        target=Deployment,
+        run=count_ungrouped,
+        describe=lambda job: f"Count ungrouped captures of {job.deployment}",
+    )
+    monkeypatch.setitem(JOB_TYPES, job_type.key, job_type)
+    return job_type
+
+
+def test_a_new_job_type_starts_once_per_target_and_runs(
+    deployment, manager, ungrouped, counting_type
+):
+    job, created = actions.start(counting_type.key, deployment, manager)
+    again, created_again = actions.start(counting_type, deployment, manager)
+    regroup, regroup_created = actions.start(REGROUP_JOB, deployment, manager)
+
+    assert (created, created_again, regroup_created) == (True, False, True)
+    assert again.pk == job.pk != regroup.pk
+    assert job.name == "Count ungrouped captures of Station A"
+    run_job(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.result) == (JobStatus.SUCCESS, {"ungrouped": 60})
+
+
+@pytest.mark.parametrize("key", sorted(JOB_TYPES))
+def test_the_database_keeps_one_active_job_of_each_type_per_target(key, deployment):
+    job_type = JOB_TYPES[key]
+    capture_set = SourceImageCollection.objects.create(project=deployment.project, name="Sample")
+    target = {Deployment: deployment, SourceImageCollection: capture_set}[job_type.target]
+
+    def add(status: str) -> Job:
+        return Job.objects.create(
+            job_type_key=key,
+            project=deployment.project,
+            status=status,
+            **{TARGET_FIELDS[job_type.target]: target},
+        )
+
+    for status in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED, JobStatus.PENDING):
+        add(status)
+    for status in ACTIVE_STATUSES:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            add(status)
+
+
+def test_a_job_type_refuses_a_target_of_another_kind(deployment, manager):
+    with pytest.raises(TypeError, match="^Populate capture set runs on a SourceImageCollection"):
+        actions.start(POPULATE_JOB, deployment, manager)
+    assert not Job.objects.exists()
+
+
 def test_a_regroup_job_runs_to_success_with_statistics(deployment, manager, ungrouped):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     run_job(job.pk)
 
@@ -114,7 +188,7 @@ def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped
         original(self, done, total)
         saves.append(self.reporter.saves)
 
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(StageReporter, "update", counting_update)
         run_job(job.pk)
@@ -129,7 +203,7 @@ def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped
 def test_stage_progress_reads_back_what_it_stored_and_tolerates_older_rows(
     deployment, manager, ungrouped
 ):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
     job.refresh_from_db()
 
@@ -164,7 +238,7 @@ def test_a_crash_in_the_work_fails_the_job_with_the_error_in_its_log(
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr("jobs.regroup.regroup_deployment", broken)
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     run_job(job.pk)
 
@@ -176,7 +250,7 @@ def test_a_crash_in_the_work_fails_the_job_with_the_error_in_its_log(
 
 
 def test_cancel_before_a_worker_starts_it(deployment, manager, ungrouped):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     actions.cancel_job(job, manager)
     run_job(job.pk)  # the message arrives anyway
@@ -206,7 +280,7 @@ def after_two_chunks(monkeypatch, settings, act: Callable[[], object]) -> Callab
 def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
     deployment, manager, ungrouped, settings, monkeypatch
 ):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     undo = after_two_chunks(
         monkeypatch, settings, lambda: actions.cancel_job(Job.objects.get(pk=job.pk), manager)
     )
@@ -236,7 +310,7 @@ def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
 
 
 def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ungrouped):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
 
     again, queued = actions.retry_job(job, manager)
@@ -246,9 +320,9 @@ def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ung
 
 
 def test_retry_while_the_same_work_is_active_returns_that_job(deployment, manager, ungrouped):
-    failed, _ = actions.start_regroup(deployment, manager)
+    failed, _ = actions.start(REGROUP_JOB, deployment, manager)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILURE)
-    running, created = actions.start_regroup(deployment, manager)
+    running, created = actions.start(REGROUP_JOB, deployment, manager)
     assert created
 
     returned, queued = actions.retry_job(failed, manager)
@@ -269,11 +343,13 @@ def test_the_reaper_queues_a_job_whose_worker_went_quiet_again(
     deployment, manager, ungrouped, settings, django_capture_on_commit_callbacks
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_task_id = job.task_id
     go_silent(job)
-    waiting, _ = actions.start_populate(
-        SourceImageCollection.objects.create(project=deployment.project, name="Sample"), manager
+    waiting, _ = actions.start(
+        POPULATE_JOB,
+        SourceImageCollection.objects.create(project=deployment.project, name="Sample"),
+        manager,
     )
     # Waiting for a worker for long (behind a long job, say) is not silence: none has it.
     go_silent(waiting, JobStatus.PENDING, seconds=3600)
@@ -300,7 +376,7 @@ def test_after_its_last_run_goes_quiet_a_job_is_failed_and_retry_starts_afresh(
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     settings.JOBS_MAX_ATTEMPTS = 2
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     go_silent(job)
     assert actions.reap_stale_jobs() == 1
     assert job_status(job) == JobStatus.PENDING
@@ -326,7 +402,7 @@ def test_a_job_being_cancelled_when_its_worker_went_quiet_ends_cancelled(
     deployment, manager, ungrouped, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     go_silent(job, JobStatus.CANCELLING)
 
     assert actions.reap_stale_jobs() == 1
@@ -340,10 +416,10 @@ def test_a_click_on_regroup_over_a_crashed_job_queues_that_job_again(
     deployment, manager, ungrouped, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
-    crashed, _ = actions.start_regroup(deployment, manager)
+    crashed, _ = actions.start(REGROUP_JOB, deployment, manager)
     go_silent(crashed, seconds=3600)
 
-    again, created = actions.start_regroup(deployment, manager)
+    again, created = actions.start(REGROUP_JOB, deployment, manager)
 
     assert (again.pk, created) == (crashed.pk, False)
     assert again.status == JobStatus.PENDING
@@ -355,7 +431,7 @@ def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     settings.JOBS_MAX_ATTEMPTS = 1
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     go_silent(job)
 
     run_job(job.pk)  # the broker hands out the dead run's message again
@@ -363,7 +439,7 @@ def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
     job.refresh_from_db()
     assert job.status == JobStatus.FAILURE
     assert not SourceImage.objects.filter(event__isnull=False).exists()
-    cancelled, _ = actions.start_regroup(deployment, manager)
+    cancelled, _ = actions.start(REGROUP_JOB, deployment, manager)
     go_silent(cancelled, JobStatus.CANCELLING)
     run_job(cancelled.pk)
     assert job_status(cancelled) == JobStatus.REVOKED
@@ -373,7 +449,7 @@ def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_al
     deployment, manager, ungrouped, settings, monkeypatch
 ):
     """Its worker was only slow: the reaper has queued the job again meanwhile."""
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     def taken_for_dead() -> None:
         go_silent(job)
@@ -395,6 +471,27 @@ def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_al
     assert deployment.source_images_without_event_count == 0
 
 
+def test_a_run_whose_job_the_reaper_failed_meanwhile_logs_that_it_was_failed(
+    deployment, manager, ungrouped, settings, monkeypatch
+):
+    """Its worker was only slow, and the job had had its last run: the reaper failed it."""
+    settings.JOBS_MAX_ATTEMPTS = 1
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
+
+    def taken_for_dead() -> None:
+        go_silent(job)
+        actions.reap_stale_jobs()
+
+    after_two_chunks(monkeypatch, settings, taken_for_dead)
+    run_job(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILURE
+    assert messages(job)[-1].startswith(
+        "This run ended after the job had been marked failed: Stopped at a safe point"
+    )
+
+
 def job_status(job: Job) -> str:
     return Job.objects.values_list("status", flat=True).get(pk=job.pk)
 
@@ -408,7 +505,7 @@ def winner_ends_before_the_loser_looks(monkeypatch, deployment, manager):
     conflicts with it, before that request looks it up: as with a Cancel clicked at the
     same moment. The losing request first saw no active job, as if the winner had not
     committed yet."""
-    winner, _ = actions.start_regroup(deployment, manager)
+    winner, _ = actions.start(REGROUP_JOB, deployment, manager)
     original = JobQuerySet.active
     looks: list[int] = []
 
@@ -427,7 +524,7 @@ def winner_ends_before_the_loser_looks(monkeypatch, deployment, manager):
 def test_a_start_that_loses_to_a_job_already_ended_queues_a_new_one(
     ungrouped, deployment, member, winner_ends_before_the_loser_looks
 ):
-    job, created = actions.start_regroup(deployment, member)
+    job, created = actions.start(REGROUP_JOB, deployment, member)
 
     assert created and job.pk != winner_ends_before_the_loser_looks.pk
     assert job_status(winner_ends_before_the_loser_looks) == JobStatus.REVOKED
@@ -450,13 +547,13 @@ def test_a_retry_that_loses_to_a_job_already_ended_is_queued(
 
 
 def test_regroup_and_retry_with_nothing_to_regroup_queue_nothing(deployment, manager, ungrouped):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILURE)
 
-    with pytest.raises(actions.NothingToDo, match="^Nothing to regroup: every capture with"):
-        actions.start_regroup(deployment, manager)
-    with pytest.raises(actions.NothingToDo):
+    with pytest.raises(NothingToDo, match="^Nothing to regroup: every capture with"):
+        actions.start(REGROUP_JOB, deployment, manager)
+    with pytest.raises(NothingToDo):
         actions.retry_job(job, manager)
 
     assert Job.objects.count() == 1
@@ -468,8 +565,8 @@ def test_a_stale_stored_count_is_corrected_when_there_is_nothing_to_regroup(depl
     deployment.source_images_without_event_count = 5
     deployment.save()
 
-    with pytest.raises(actions.NothingToDo):
-        actions.start_regroup(deployment, manager)
+    with pytest.raises(NothingToDo):
+        actions.start(REGROUP_JOB, deployment, manager)
 
     deployment.refresh_from_db()
     assert deployment.source_images_without_event_count == 0
@@ -480,7 +577,7 @@ def test_a_stale_stored_count_is_corrected_when_there_is_nothing_to_regroup(depl
 def test_a_second_click_while_the_last_captures_are_grouped_gets_the_running_job(
     deployment, manager, ungrouped
 ):
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     SourceImage.objects.update(
         event=Event.objects.create(
             deployment=deployment,
@@ -491,7 +588,7 @@ def test_a_second_click_while_the_last_captures_are_grouped_gets_the_running_job
         )
     )
 
-    again, created = actions.start_regroup(deployment, manager)
+    again, created = actions.start(REGROUP_JOB, deployment, manager)
 
     assert (again.pk, created) == (job.pk, False)
 
@@ -539,7 +636,7 @@ def test_a_redelivered_message_resumes_a_crashed_run_but_not_a_live_one(
     deployment, manager, ungrouped, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
-    job, _ = actions.start_regroup(deployment, manager)
+    job, _ = actions.start(REGROUP_JOB, deployment, manager)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.STARTED, heartbeat_at=timezone.now())
 
     run_job(job.pk)  # a live worker has it: the duplicate delivery is ignored
@@ -574,7 +671,7 @@ def test_populate_fills_the_capture_set_by_its_method(
 ):
     capture_set.method, capture_set.kwargs = method, params
     capture_set.save()
-    job, _ = actions.start_populate(capture_set, manager)
+    job, _ = actions.start(POPULATE_JOB, capture_set, manager)
 
     run_job(job.pk)
 
@@ -588,7 +685,7 @@ def test_populate_fills_the_capture_set_by_its_method(
 def test_populate_with_bad_parameters_fails_clearly_and_changes_nothing(capture_set, manager):
     capture_set.kwargs = {"every": "ten"}
     capture_set.save()
-    job, _ = actions.start_populate(capture_set, manager)
+    job, _ = actions.start(POPULATE_JOB, capture_set, manager)
 
     run_job(job.pk)
 

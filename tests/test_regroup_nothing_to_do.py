@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from jobs.actions import NOTHING_TO_REGROUP
 from jobs.models import Job, JobLog, JobStatus
+from jobs.regroup import NOTHING_TO_REGROUP
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.test_grouping import add_captures, nights

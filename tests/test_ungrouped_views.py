@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs import actions
-from jobs.models import Job, JobStatus
+from jobs.models import REGROUP_JOB, Job, JobStatus
 from jobs.runner import run_job
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment, Detection, Occurrence, SourceImage, Taxon
@@ -147,7 +147,7 @@ def test_regroup_with_htmx_swaps_the_card_into_its_running_state(client, manager
 
 def test_the_progress_partial_counts_while_running_then_swaps_in_done(client, manager, ungrouped):
     client.force_login(manager)
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.STARTED,
         progress={
@@ -184,7 +184,7 @@ def test_the_progress_partial_counts_while_running_then_swaps_in_done(client, ma
 
 
 def test_captures_added_during_a_regroup_bring_the_card_back(client, manager, ungrouped):
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     run_job(job.pk)
     add_captures(ungrouped, nights(9, 1))
     ungrouped.update_calculated_fields()
@@ -197,7 +197,7 @@ def test_captures_added_during_a_regroup_bring_the_card_back(client, manager, un
 
 
 def test_cancel_from_the_card_asks_the_running_job_to_stop(client, manager, ungrouped):
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.STARTED)
     client.force_login(manager)
 
@@ -217,7 +217,7 @@ def test_a_failed_regroup_says_so_with_its_error_and_retry_runs_it_again(
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     monkeypatch.setattr("jobs.regroup.regroup_deployment", broken)
     run_job(job.pk)
     client.force_login(manager)
@@ -238,7 +238,7 @@ def test_a_failed_regroup_says_so_with_its_error_and_retry_runs_it_again(
 def cancelled_mid_run(deployment: Deployment, by) -> Job:
     """A regroup cancelled by `by` after grouping 42,631 of 99,632 captures, as the worker
     leaves it when it stops at a safe point."""
-    job, _ = actions.start_regroup(deployment, by)
+    job, _ = actions.start(REGROUP_JOB, deployment, by)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.STARTED)
     actions.cancel_job(job, by)
     stage = {"key": "regroup", "name": "Group", "unit": "captures", "status": "REVOKED"}
@@ -281,7 +281,7 @@ def test_someone_elses_cancel_is_not_yours(client, manager, member, ungrouped):
 
 
 def test_a_cancel_before_the_worker_started_says_nothing_was_grouped(client, manager, ungrouped):
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     actions.cancel_job(job, manager)
     client.force_login(manager)
 
@@ -292,7 +292,7 @@ def test_a_cancel_before_the_worker_started_says_nothing_was_grouped(client, man
 
 
 def test_a_failed_regroup_stays_an_alert_with_retry(client, manager, ungrouped):
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILURE)
     job.log("Failed: the disk is full", "ERROR")
     client.force_login(manager)
@@ -409,7 +409,7 @@ def test_a_dismissal_ends_when_everything_is_grouped(client, manager, member, un
     dismissed, but news, so the card is back for the one who dismissed it."""
     client.force_login(manager)
     client.post(url("deployment-card-dismiss", ungrouped))
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     run_job(job.pk)
     ungrouped.refresh_from_db()
     assert ungrouped.source_images_without_event_count == 0
@@ -494,7 +494,7 @@ def test_the_rollup_row_that_sees_its_job_end_refreshes_the_heading_and_table_ro
     client.force_login(manager)
     before = client.get(project.get_absolute_url()).text
     assert "2 of 2 deployments have 24 captures that aren&#x27;t grouped" in before
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
 
     running = client.get(url("deployment-rollup-row", ungrouped), **HTMX)
     assert "hx-swap-oob" not in running.text
@@ -517,7 +517,7 @@ def test_the_rollup_row_that_sees_its_job_end_refreshes_the_heading_and_table_ro
 
 def test_when_the_last_rollup_row_ends_the_heading_says_all_is_grouped(client, manager, ungrouped):
     client.force_login(manager)
-    job, _ = actions.start_regroup(ungrouped, manager)
+    job, _ = actions.start(REGROUP_JOB, ungrouped, manager)
     run_job(job.pk)
 
     ended = client.get(url("deployment-rollup-row", ungrouped), **HTMX).text

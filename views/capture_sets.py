@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.actions import start_populate
+from jobs.actions import start
 from jobs.models import POPULATE_JOB
 from monitoring.models import Project
 from monitoring.suggestions import latest_populate_jobs
@@ -35,7 +35,7 @@ def capture_set_populate(
 ) -> HttpResponse:
     capture_set = get_object_or_404(project.capture_sets, pk=capture_set_id)
     require_manager(request.user, project)
-    job, created = start_populate(capture_set, request.user)
+    job, created = start(POPULATE_JOB, capture_set, request.user)
     if request.htmx:
         return render_card(request, capture_set_card(capture_set, request.user, job))
     if created:

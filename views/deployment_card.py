@@ -14,7 +14,8 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.actions import NothingToDo, cancel_job, retry_job, start_regroup
+from jobs.actions import cancel_job, retry_job, start
+from jobs.job_type import NothingToDo
 from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
 from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undismiss
@@ -77,7 +78,7 @@ def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> H
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
     try:
-        job, created = start_regroup(deployment, request.user)
+        job, created = start(REGROUP_JOB, deployment, request.user)
     except NothingToDo as nothing:
         return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
@@ -118,7 +119,7 @@ def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int
         if latest is not None and latest.can_retry:
             job, _ = retry_job(latest, request.user)
         else:
-            job, _ = start_regroup(deployment, request.user)
+            job, _ = start(REGROUP_JOB, deployment, request.user)
     except NothingToDo as nothing:
         return _nothing_to_do(request, deployment, nothing)
     if request.htmx:

@@ -19,7 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.actions import NothingToDo, cancel_job, retry_job
+from jobs.actions import cancel_job, retry_job
+from jobs.job_type import NothingToDo
 from jobs.models import Job, JobLog, JobStatus
 from jobs.registry import get_job_type
 from monitoring.models import Project

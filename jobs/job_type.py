@@ -1,0 +1,57 @@
+"""What a job type is: the target it runs on, its run, and what a run may raise.
+
+A type is one module (see jobs/regroup.py) that defines its `JOB_TYPE`; jobs/registry.py
+lists the types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .models import Job, Target
+from .reporter import ProgressReporter
+
+
+class JobStopped(Exception):
+    """The job stopped at a safe point because a cancel was asked; the message says where."""
+
+
+class JobError(Exception):
+    """The job can't do its work; the message is for people and ends up in the log."""
+
+
+class NothingToDo(Exception):
+    """Running the job now would change nothing, so none was queued; the message says why."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job: Job
+    progress: ProgressReporter
+    should_stop: Callable[[], bool]
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        self.job.log(message, level)
+
+
+@dataclass(frozen=True)
+class JobType:
+    # Stored in every job row of the type: never change it.
+    key: str
+    name: str
+    # The model of what it runs on (a deployment or a capture set); the job holds it in
+    # that model's field.
+    target: type[Target]
+    # Does the work; returns the job's result (JSON), raises JobStopped or JobError.
+    run: Callable[[JobContext], dict[str, Any]]
+    describe: Callable[[Job], str]
+    # Asked before a start or retry queues a job; raises NothingToDo when a run on the
+    # target would change nothing. Takes the target.
+    check: Callable[[Any], None] | None = None
+
+    def check_target(self, target: Target) -> None:
+        """Raise NothingToDo if a run on `target` would change nothing."""
+        if self.check is not None:
+            self.check(target)
