@@ -11,6 +11,9 @@ PORT ?= 8000
 PYTHON ?=
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
+# These targets are for development and the demo: Django's DEBUG is on unless the caller
+# says otherwise (production leaves it off; see production.env.example).
+export DEBUG ?= 1
 
 .PHONY: help install chromium migrate demo test lint check-deploy bench constraints
 

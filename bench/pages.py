@@ -102,9 +102,9 @@ from monitoring.models import (  # noqa: E402
     Event,
     Occurrence,
     Project,
-    SuggestionDismissal,
     Taxon,
 )
+from suggestions.models import SuggestionDismissal  # noqa: E402
 
 
 @dataclass

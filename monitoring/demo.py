@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from jobs.models import Job
-
 from .grouping import regroup_deployment
 from .models import (
     Deployment,
@@ -29,10 +27,8 @@ from .models import (
     ProjectMembership,
     SourceImage,
     SourceImageCollection,
-    SuggestionDismissal,
     Taxon,
 )
-from .suggestions import UNGROUPED_CAPTURES
 
 PROJECT_NAME = "Fenland Moth Survey"
 MANAGER = ("demo", "demo-moths")
@@ -157,16 +153,17 @@ def _empty(project: Project) -> None:
     are recounted as they fill again), children before parents."""
     deployments = project.deployments.all()
     with transaction.atomic():
-        Job.objects.filter(project=project).delete()
-        SuggestionDismissal.objects.filter(
-            key=UNGROUPED_CAPTURES, object_id__in=deployments.values("pk")
-        ).delete()
+        project.jobs.all().delete()
         project.capture_sets.all().delete()
         Detection.objects.filter(source_image__project=project).delete()
         Occurrence.objects.filter(project=project).delete()
         SourceImage.objects.filter(project=project).delete()
         Event.objects.filter(project=project).delete()
         deployments.exclude(name__in=[*SMALL_DEPLOYMENTS, BIG_DEPLOYMENT]).delete()
+        # Empty now, and saying so: whatever followed their old numbers (a user's hidden
+        # card) ends with them.
+        for deployment in deployments:
+            deployment.update_calculated_fields()
 
 
 def _refresh_counts(deployment: Deployment) -> None:

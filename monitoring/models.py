@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .capture_nights import count_capture_nights
+from .signals import ungrouped_count_changed
 
 DEFAULT_SESSION_TIME_GAP_SECONDS = 7200
 
@@ -123,6 +124,7 @@ class Deployment(models.Model):
         nothing (a second regroup must not write).
         """
         before = [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
+        before_ungrouped = self.source_images_without_event_count
         captures = SourceImage.objects.filter(deployment=self).aggregate(
             total=Count("pk"),
             first=Min("timestamp"),
@@ -153,9 +155,8 @@ class Deployment(models.Model):
                 self.save(
                     update_fields=[*CALCULATED_DEPLOYMENT_FIELDS, "calculated_fields_updated_at"]
                 )
-                from .suggestions import follow_ungrouped_count  # suggestions imports models
-
-                follow_ungrouped_count(self)
+                if before_ungrouped != self.source_images_without_event_count:
+                    ungrouped_count_changed.send(sender=Deployment, deployment=self)
         return changed
 
 
@@ -408,29 +409,3 @@ class SourceImageCollection(models.Model):
         self.source_images_count = self.images.count()
         if save:
             self.save(update_fields=["source_images_count", "updated_at"])
-
-
-class SuggestionDismissal(models.Model):
-    """A user hid a suggested-action card at some count; it returns if the count grows.
-
-    The stored count follows the problem down (monitoring.suggestions.follow_ungrouped_count):
-    lowered when the count shrinks, deleted when it reaches zero.
-    """
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dismissals"
-    )
-    key = models.CharField(max_length=64)
-    object_id = models.PositiveBigIntegerField()
-    dismissed_count = models.PositiveIntegerField()
-    dismissed_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "key", "object_id"], name="unique_dismissal_per_user"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} dismissed {self.key} #{self.object_id} at {self.dismissed_count}"

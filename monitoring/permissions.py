@@ -38,3 +38,14 @@ def can_manage(user: User, project: Project) -> bool:
     if user.is_staff:
         return True
     return role_in(user, project) == ProjectMembership.Role.PROJECT_MANAGER
+
+
+def manager_names(project_id: int, limit: int = 3) -> list[str]:
+    """Who to ask, for members who can't act themselves (a few names)."""
+    return list(
+        ProjectMembership.objects.filter(
+            project_id=project_id, role=ProjectMembership.Role.PROJECT_MANAGER
+        )
+        .order_by("user__username")
+        .values_list("user__username", flat=True)[:limit]
+    )

@@ -6,12 +6,9 @@ taxon filter narrows the list, through the (event, determination) index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
-
-from jobs.models import REGROUP_JOB, Job
 
 from .models import Deployment, Event, Occurrence, Project, Taxon
 
@@ -22,21 +19,10 @@ BANNER_NAMES = 3
 class ProjectRollup:
     deployments_total: int
     deployments: list[Deployment]  # those with ungrouped captures, most first
-    active_jobs: dict[int, Job] = field(default_factory=dict)  # by deployment id
 
     @property
     def captures(self) -> int:
         return sum(d.source_images_without_event_count for d in self.deployments)
-
-
-def regroup_progress(job: Job | None, ungrouped: int) -> dict[str, Any]:
-    """What a regroup's progress bar shows: the job's current stage (as views.jobs.present
-    gives it) once the worker has counted its captures; before that, 0 of the deployment's
-    ungrouped captures, so the bar and its unit are there from the first moment."""
-    stage = getattr(job, "current_stage", None) if job else None
-    if stage and stage.get("total") is not None:
-        return stage
-    return {"done": 0, "total": ungrouped, "unit": "captures", "percent": 0}
 
 
 def project_rollup(project: Project) -> ProjectRollup:
@@ -45,11 +31,7 @@ def project_rollup(project: Project) -> ProjectRollup:
             "-source_images_without_event_count", "name"
         )
     )
-    return ProjectRollup(
-        deployments_total=project.deployments.count(),
-        deployments=deployments,
-        active_jobs=Job.objects.of_type(REGROUP_JOB).active().by_target(deployments),
-    )
+    return ProjectRollup(deployments_total=project.deployments.count(), deployments=deployments)
 
 
 @dataclass

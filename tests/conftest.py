@@ -9,10 +9,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from config.var_dir import ensure_var_dirs
 from monitoring.models import Deployment, Project, ProjectMembership
 from tests.worker_process import CeleryWorker, running_worker
 
 PASSWORD = "correct-horse-battery"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The test database and the broker live under VAR_DIR, as in any process that starts.
+    ensure_var_dirs()
 
 
 @pytest.fixture(autouse=True)

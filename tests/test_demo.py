@@ -9,8 +9,10 @@ from django.core.management import call_command
 
 from jobs.models import Job
 from monitoring.demo import BIG_DEPLOYMENT, PROJECT_NAME
-from monitoring.models import Deployment, Project, SourceImage, SuggestionDismissal
-from monitoring.suggestions import UNGROUPED_CAPTURES, dismiss
+from monitoring.models import Deployment, Project, SourceImage
+from suggestions.dismissals import dismiss
+from suggestions.models import SuggestionDismissal
+from suggestions.ungrouped_captures import UNGROUPED_CAPTURES
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +30,7 @@ def test_reset_keeps_the_project_and_deployment_ids_and_prints_their_pages(djang
     big = project.deployments.get(name=BIG_DEPLOYMENT)
     first_captures = set(SourceImage.objects.filter(project=project).values_list("pk", flat=True))
     Job.objects.create(name="An old job", job_type_key="regroup_sessions", project=project)
-    dismiss(django_user_model.objects.get(username="demo"), UNGROUPED_CAPTURES, big.pk, 500)
+    dismiss(django_user_model.objects.get(username="demo"), UNGROUPED_CAPTURES.key, big.pk, 500)
 
     output = run("seed_demo", "--captures", "2000", "--reset")
 

@@ -325,7 +325,7 @@ def test_job_live_announces_only_what_changed(client, member, running):
     client.force_login(member)
     first = client.get(url("job-live", running), **HTMX)
     assert 'aria-live="polite" hx-swap-oob="innerHTML"' in first.text
-    announced = first.context["job"].announcement
+    announced = first.context["view"].announcement
     same = client.get(url("job-live", running), {"announced": announced}, **HTMX)
     assert f"?announced={announced.replace(':', '%3A')}" in same.text
     assert "aria-live" not in same.text

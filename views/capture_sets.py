@@ -7,11 +7,18 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.actions import start
 from jobs.models import POPULATE_JOB
 from monitoring.models import Project
-from monitoring.suggestions import latest_populate_jobs
+from suggestions.empty_capture_set import empty_capture_sets
+from suggestions.kinds import Viewer
 
 from . import polling
 from .access import require_manager, with_visible_project
-from .cards import capture_set_card, capture_set_card_id, render_card, render_progress
+from .cards import (
+    capture_set_card,
+    capture_set_card_id,
+    capture_set_card_of,
+    render_card,
+    render_progress,
+)
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
@@ -20,10 +27,15 @@ from .pagination import page_of
 @with_visible_project
 def capture_set_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     capture_sets = page_of(request, project.capture_sets.all())
-    latest = latest_populate_jobs(list(capture_sets))
-    for capture_set in capture_sets:
-        capture_set.card = capture_set_card(capture_set, request.user, latest.get(capture_set.pk))
-    context = {"project": project, "capture_sets": capture_sets}
+    # Who is looking is worked out once for the page, and every set's job in one query.
+    suggestions = empty_capture_sets(list(capture_sets), Viewer(request.user, project))
+    entries = [
+        (capture_set, capture_set_card_of(suggestions[capture_set.pk]))
+        if capture_set.pk in suggestions
+        else (capture_set, None)
+        for capture_set in capture_sets
+    ]
+    context = {"project": project, "capture_sets": capture_sets, "entries": entries}
     return render(request, "capture_set_list.html", context)
 
 
@@ -37,7 +49,9 @@ def capture_set_populate(
     require_manager(request.user, project)
     job, created = start(POPULATE_JOB, capture_set, request.user)
     if request.htmx:
-        return render_card(request, capture_set_card(capture_set, request.user, job))
+        return render_card(
+            request, capture_set_card(capture_set, Viewer(request.user, project), job)
+        )
     if created:
         messages.info(request, f"Populating “{capture_set.name}” started.")
     else:
@@ -60,5 +74,5 @@ def capture_set_progress(
     if polling.unchanged(request, job):
         return polling.no_change()
     capture_set = get_object_or_404(project.capture_sets, pk=capture_set_id)
-    card = capture_set_card(capture_set, request.user, job, just_finished=True)
+    card = capture_set_card(capture_set, Viewer(request.user, project), job, just_finished=True)
     return render_progress(request, card, capture_set_card_id(capture_set))

@@ -1,14 +1,14 @@
 """A suggested-action card as the templates need it: a suggestion plus where its buttons post.
 
-One card partial (templates/partials/suggested_action.html) draws every card; this module
-adds the element id and the URLs of each kind of card, and answers a running card's poll.
+One card partial (templates/partials/suggested_action.html) draws every card from its
+suggestion's fields; this module adds the element id and the URLs of each target's card,
+and answers a running card's poll.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -18,20 +18,13 @@ from django_htmx.http import reswap, retarget
 from jobs.models import Job
 from monitoring.capture_nights import NightStrip, night_strip
 from monitoring.models import Deployment, SourceImageCollection
-from monitoring.suggestions import (
-    UNGROUPED_CAPTURES,
-    CardState,
-    Suggestion,
-    empty_capture_set,
-    ungrouped_captures,
-)
-from monitoring.ungrouped import regroup_progress
+from suggestions.empty_capture_set import empty_capture_set
+from suggestions.kinds import CardState, Suggestion, Viewer
+from suggestions.ungrouped_captures import running_regroup, ungrouped_captures
 
 from .http import HtmxHttpRequest
-from .jobs import present
 
 CARD_TEMPLATE = "partials/suggested_action.html"
-User = AbstractBaseUser | AnonymousUser
 
 
 @dataclass
@@ -46,16 +39,6 @@ class Card:
     show_url: str | None = None
     strip: NightStrip | None = None
 
-    @property
-    def progress(self) -> dict | None:
-        """The job's current stage; before a worker reports, the ungrouped captures as
-        "0 of N" so the bar is there from the first moment."""
-        job = self.suggestion.job
-        if self.suggestion.key == UNGROUPED_CAPTURES:
-            return regroup_progress(job, self.suggestion.count)
-        stage = getattr(job, "current_stage", None) if job else None
-        return stage if stage and stage.get("total") is not None else None
-
 
 def deployment_card_id(deployment: Deployment) -> str:
     return f"deployment-{deployment.pk}-card"
@@ -65,29 +48,22 @@ def capture_set_card_id(collection: SourceImageCollection) -> str:
     return f"capture-set-{collection.pk}-suggestion"
 
 
-def deployment_card(deployment: Deployment, user: User, just_finished: bool = False) -> Card | None:
-    suggestion = ungrouped_captures(deployment, user, just_finished=just_finished)
-    if suggestion is None:
-        return None
-    return _deployment_card(deployment, suggestion)
+def deployment_card(
+    deployment: Deployment, viewer: Viewer, just_finished: bool = False
+) -> Card | None:
+    suggestion = ungrouped_captures(deployment, viewer, just_finished=just_finished)
+    return _deployment_card(deployment, suggestion) if suggestion else None
 
 
-def running_deployment_card(job: Job) -> Card:
-    """The card of a deployment whose latest regroup, `job`, is active (as the provider
-    finds it), for the progress poll: built from the job and its deployment alone (fetched
-    with it), without the provider's reads of who may act and whom to ask, which the
-    progress region does not show. Its `can_act` is therefore always False."""
-    deployment = job.deployment
-    count = deployment.source_images_without_event_count
-    suggestion = Suggestion(
-        UNGROUPED_CAPTURES, deployment, count, CardState.RUNNING, can_act=False, job=job
-    )
-    return _deployment_card(deployment, suggestion)
+def running_deployment_card(job: Job, viewer: Viewer) -> Card:
+    """The card of a deployment whose latest regroup, `job`, is active, for its progress
+    poll: built from the job and its deployment (fetched with it) alone."""
+    return _deployment_card(job.deployment, running_regroup(job, viewer))
 
 
 def _deployment_card(deployment: Deployment, suggestion: Suggestion) -> Card:
     args = [deployment.project_id, deployment.pk]
-    return _card(
+    return Card(
         suggestion,
         dom_id=deployment_card_id(deployment),
         action_url=reverse("deployment-regroup", args=args),
@@ -104,14 +80,20 @@ def _deployment_card(deployment: Deployment, suggestion: Suggestion) -> Card:
 
 
 def capture_set_card(
-    collection: SourceImageCollection, user: User, job: Job | None, just_finished: bool = False
+    collection: SourceImageCollection,
+    viewer: Viewer,
+    job: Job | None,
+    just_finished: bool = False,
 ) -> Card | None:
-    suggestion = empty_capture_set(collection, user, job, just_finished=just_finished)
-    if suggestion is None:
-        return None
+    suggestion = empty_capture_set(collection, viewer, job, just_finished=just_finished)
+    return capture_set_card_of(suggestion) if suggestion else None
+
+
+def capture_set_card_of(suggestion: Suggestion) -> Card:
+    collection = suggestion.target
     args = [collection.project_id, collection.pk]
     populate_url = reverse("capture-set-populate", args=args)
-    return _card(
+    return Card(
         suggestion,
         dom_id=capture_set_card_id(collection),
         action_url=populate_url,
@@ -129,21 +111,15 @@ def render_progress(request: HtmxHttpRequest, card: Card | None, dom_id: str) ->
     readers when the job's status, stage or tenth done changed since the last words sent;
     after that the whole card in its final state, swapped over the card, which ends the
     polling, and the outcome in words, once."""
-    job = card.suggestion.job if card is not None else None
+    job_view = card.suggestion.job_view if card is not None else None
     if card is not None and card.suggestion.state == CardState.RUNNING:
-        announce = request.GET.get("announced") != job.announcement
+        announce = request.GET.get("announced") != job_view.announcement
         context = {"card": card, "announce": announce}
         return render(request, f"{CARD_TEMPLATE}#card-progress", context)
     response = reswap(retarget(render_card(request, card), f"#{dom_id}"), "outerHTML")
-    if job is not None:
+    if job_view is not None:
         outcome = {"card": card, "announce": True}
         response.content += render_to_string(
             f"{CARD_TEMPLATE}#card-announce", outcome, request
         ).encode()
     return response
-
-
-def _card(suggestion: Suggestion, **parts) -> Card:
-    if suggestion.job is not None:
-        present(suggestion.job)
-    return Card(suggestion=suggestion, **parts)

@@ -18,7 +18,9 @@ from jobs.actions import cancel_job, retry_job, start
 from jobs.job_type import NothingToDo
 from jobs.models import REGROUP_JOB, Job
 from monitoring.models import Deployment, Project
-from monitoring.suggestions import UNGROUPED_CAPTURES, CardState, dismiss, undismiss
+from suggestions.dismissals import dismiss, undismiss
+from suggestions.kinds import CardState, Viewer
+from suggestions.ungrouped_captures import UNGROUPED_CAPTURES
 
 from . import polling
 from .access import require_manager, with_visible_project
@@ -54,11 +56,11 @@ def regroup_progress(
     if job is not None and job.is_active:
         if polling.unchanged(request, job):
             return polling.no_change()
-        card = running_deployment_card(job)
+        card = running_deployment_card(job, Viewer(request.user, project))
         return render_progress(request, card, card.dom_id)
     # The job has ended: the whole card, which reads the nights again for its strip.
     deployment = get_object_or_404(project.deployments.defer("capture_nights"), pk=deployment_id)
-    card = deployment_card(deployment, request.user, just_finished=True)
+    card = deployment_card(deployment, Viewer(request.user, project), just_finished=True)
     response = render_progress(request, card, deployment_card_id(deployment))
     if card is None or card.suggestion.state != CardState.RUNNING:
         # The job has ended: refresh the page's counts too, out of band.
@@ -135,13 +137,13 @@ def dismiss_card(request: HtmxHttpRequest, project: Project, deployment_id: int)
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     dismiss(
         request.user,
-        UNGROUPED_CAPTURES,
+        UNGROUPED_CAPTURES.key,
         deployment.pk,
         deployment.source_images_without_event_count,
     )
     if request.htmx:
         # The one-line "hidden suggestion · Show" that now stands in the card's place.
-        return render_card(request, deployment_card(deployment, request.user))
+        return render_card(request, deployment_card(deployment, Viewer(request.user, project)))
     messages.info(
         request, "Hidden for you. It comes back if more captures need grouping, or with Show."
     )
@@ -154,9 +156,9 @@ def dismiss_card(request: HtmxHttpRequest, project: Project, deployment_id: int)
 def show_card(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
     """Bring back a card this user hid."""
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
-    undismiss(request.user, UNGROUPED_CAPTURES, deployment.pk)
+    undismiss(request.user, UNGROUPED_CAPTURES.key, deployment.pk)
     if request.htmx:
-        return render_card(request, deployment_card(deployment, request.user))
+        return render_card(request, deployment_card(deployment, Viewer(request.user, project)))
     return redirect(deployment)
 
 
@@ -174,4 +176,5 @@ def _nothing_to_do(
 def _region(request: HtmxHttpRequest, deployment: Deployment) -> HttpResponse:
     if request.POST.get("region") == "rollup-row":
         return render_rollup_row(request, deployment)
-    return render_card(request, deployment_card(deployment, request.user, just_finished=True))
+    viewer = Viewer(request.user, deployment.project)
+    return render_card(request, deployment_card(deployment, viewer, just_finished=True))

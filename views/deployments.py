@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from monitoring.models import Project
+from suggestions.kinds import Viewer
 
 from .access import with_visible_project
 from .cards import deployment_card
@@ -19,7 +20,7 @@ def deployment_detail(
     context = {
         "project": project,
         "deployment": deployment,
-        "card": deployment_card(deployment, request.user),
+        "card": deployment_card(deployment, Viewer(request.user, project)),
         "sessions": page_of(request, deployment.events.order_by("-start", "-pk")),
     }
     return render(request, "deployment_detail.html", context)

@@ -8,21 +8,19 @@ rendering (views.polling); without JavaScript the job page refreshes itself inst
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import cancel_job, retry_job
 from jobs.job_type import NothingToDo
 from jobs.models import Job, JobLog, JobStatus
-from jobs.registry import get_job_type
+from jobs.presenters import JobView, present
 from monitoring.models import Project
 from monitoring.permissions import can_manage
 
@@ -40,9 +38,8 @@ NO_SCRIPT_REFRESH_SECONDS = 3
 @with_visible_project
 def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     jobs = page_of(request, _jobs_of(project))
-    for job in jobs:
-        present(job)
-    return render(request, "job_list.html", {"project": project, "jobs": jobs})
+    rows = [present(job) for job in jobs]
+    return render(request, "job_list.html", {"project": project, "jobs": jobs, "rows": rows})
 
 
 @require_GET
@@ -54,7 +51,7 @@ def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResp
         return redirect(job)
     if polling.unchanged(request, job):
         return polling.no_change()
-    return render(request, "job_list.html#job-row", {"project": project, "job": present(job)})
+    return render(request, "job_list.html#job-row", {"project": project, "view": present(job)})
 
 
 @require_GET
@@ -79,7 +76,7 @@ def job_live(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpRes
         return polling.no_change()
     context = _live_context(request, project, job)
     # The poll says what was last announced; words that haven't changed aren't sent again.
-    context["announce"] = request.GET.get("announced") != job.announcement
+    context["announce"] = request.GET.get("announced") != context["view"].announcement
     return render(request, "job_detail.html#job-live", context)
 
 
@@ -123,63 +120,6 @@ def job_retry(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpRe
     return _after_action(request, project, running, notice)
 
 
-def present(job: Job) -> Job:
-    """Give the job what its templates show: type name, stages and the current stage."""
-    try:
-        job.type_name = get_job_type(job.job_type_key).name
-    except KeyError:
-        job.type_name = job.job_type_key
-    # A retried job keeps its last run's progress and start time until a worker takes it.
-    job.is_waiting = job.status in (JobStatus.CREATED, JobStatus.PENDING)
-    job.stages = [_stage(job, stage) for stage in (job.progress or {}).get("stages", [])]
-    job.current_stage = next(
-        (stage for stage in job.stages if stage["status"] == JobStatus.STARTED),
-        next(
-            (stage for stage in reversed(job.stages) if stage["status"] != JobStatus.CREATED),
-            job.stages[0] if job.stages else None,
-        ),
-    )
-    stage = job.current_stage
-    tens = stage["percent"] // 10 * 10 if stage and stage["percent"] is not None else None
-    job.percent_tens = tens
-    # Screen readers hear a job at most when this changes: its status, its stage, or
-    # another tenth of the stage done.
-    job.announcement = f"{job.status}:{stage['key'] if stage else ''}:{tens}"
-    if job.started_at and not job.is_waiting:
-        duration = (job.finished_at or timezone.now()) - job.started_at
-        job.duration_seconds = max(0, int(duration / timedelta(seconds=1)))
-    else:
-        job.duration_seconds = None
-    job.poll = polling.poll_of(job) if job.is_active else None
-    return job
-
-
-def _stage(job: Job, stage: dict[str, Any]) -> dict[str, Any]:
-    done = stage.get("done") or 0
-    total = stage.get("total")
-    status = stage.get("status", JobStatus.CREATED)
-    running = job.status in (JobStatus.STARTED, JobStatus.CANCELLING)
-    eta = stage.get("eta_seconds") if running else None
-    if job.is_final and status == JobStatus.STARTED:
-        status = job.status  # the run ended while this stage was under way
-    elif job.is_waiting and status == JobStatus.STARTED:
-        status = JobStatus.REVOKED  # the last run stopped here
-    return {
-        **stage,
-        "key": stage.get("key", ""),
-        "status": status,
-        "not_run": job.is_final and status == JobStatus.CREATED,
-        "done": done,
-        "total": total,
-        "unit": stage.get("unit", "items"),
-        "percent": min(100, done * 100 // total) if total else None,
-        "eta_seconds": eta,
-        "eta_minutes": round(eta / 60) if eta else None,
-        "eta_hours": round(eta / 3600) if eta else None,
-        "stats": stage.get("stats") or {},
-    }
-
-
 def _jobs_of(project: Project):
     return project.jobs.select_related("deployment", "source_image_collection", "created_by")
 
@@ -190,10 +130,10 @@ def _managed_job(request: HtmxHttpRequest, project: Project, job_id: int) -> Job
     return job
 
 
-def _live_extra(job: Job, last_log_id: int | None) -> str:
-    """What the job page's live region shows beyond the job's row (the job presented): its
-    newest log line, and how long it has run (to the second for a minute, then by minutes)."""
-    duration = job.duration_seconds
+def _live_extra(view: JobView, last_log_id: int | None) -> str:
+    """What the job page's live region shows beyond the job's row: its newest log line, and
+    how long it has run (to the second for a minute, then by minutes)."""
+    duration = view.duration_seconds
     if duration is not None and duration >= 60:
         duration = f"{duration // 60}m"
     return f"{last_log_id}:{duration}"
@@ -203,12 +143,11 @@ def _live_context(
     request: HtmxHttpRequest, project: Project, job: Job, **extra: Any
 ) -> dict[str, Any]:
     logs = list(job.logs.order_by("-pk")[:LOG_LINES])[::-1]
-    present(job)
-    live_extra = _live_extra(job, logs[-1].pk if logs else None)
+    live_extra = _live_extra(present(job), logs[-1].pk if logs else None)
     return {
         "project": project,
         "job": job,
-        "poll": polling.poll_of(job, live_extra) if job.is_active else None,
+        "view": present(job, poll_extra=live_extra),
         "logs": logs,
         "log_count": job.logs.count() if len(logs) == LOG_LINES else len(logs),
         "last_error": next(

@@ -5,17 +5,17 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.models import REGROUP_JOB, Job
+from jobs.models import REGROUP_JOB
 from monitoring.grouping import session_gap
 from monitoring.models import Deployment, Project
 from monitoring.permissions import can_manage, visible_projects
-from monitoring.suggestions import manager_names
-from monitoring.ungrouped import project_rollup, regroup_progress
+from monitoring.ungrouped import project_rollup
+from suggestions.kinds import Viewer
+from suggestions.rollup import rollup_row_of, rollup_rows
 
 from . import polling
 from .access import with_visible_project
 from .http import HtmxHttpRequest
-from .jobs import present
 
 
 @require_GET
@@ -32,15 +32,14 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
 def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     gap, unusable_setting = session_gap(project.session_time_gap_seconds)
     rollup = project_rollup(project)
-    for deployment in rollup.deployments:
-        _with_regroup(deployment, rollup.active_jobs.get(deployment.pk))
-    allowed = can_manage(request.user, project)
+    viewer = Viewer(request.user, project)
     context = {
         "project": project,
         "deployments": project.deployments.all(),
         "rollup": rollup,
-        "can_manage": allowed,
-        "managers": [] if allowed or not rollup.deployments else manager_names(project.pk),
+        "rollup_rows": rollup_rows(rollup.deployments),
+        "can_manage": viewer.can_act,
+        "managers": viewer.managers if rollup.deployments else [],
         "gap_is_default": unusable_setting is not None,
         "gap_seconds": gap,
         "gap_hours": gap // 3600,
@@ -70,15 +69,10 @@ def render_rollup_row(request: HtmxHttpRequest, deployment: Deployment) -> HttpR
     """The deployment's rollup row; once no regroup of it is running, with the rollup's
     heading and the deployment's row of the table, out of band, so the page agrees."""
     project = deployment.project
-    job = Job.objects.of_type(REGROUP_JOB).for_target(deployment).active().newest()
-    _with_regroup(deployment, job)
-    context = {
-        "project": project,
-        "deployment": deployment,
-        "can_manage": can_manage(request.user, project),
-    }
+    row = rollup_row_of(deployment)
+    context = {"project": project, "row": row, "can_manage": can_manage(request.user, project)}
     response = render(request, "project_detail.html#rollup-row", context)
-    if job is None:
+    if row.regroup is None:
         out_of_band = {"project": project, "out_of_band": True}
         for partial, extra in (
             ("rollup-heading", {"rollup": project_rollup(project)}),
@@ -88,11 +82,3 @@ def render_rollup_row(request: HtmxHttpRequest, deployment: Deployment) -> HttpR
                 f"project_detail.html#{partial}", {**out_of_band, **extra}, request
             ).encode()
     return response
-
-
-def _with_regroup(deployment: Deployment, job: Job | None) -> None:
-    """Give a rollup row its active regroup, and the numbers its bar shows."""
-    deployment.regroup_job = present(job) if job else None
-    deployment.regroup_stage = regroup_progress(
-        deployment.regroup_job, deployment.source_images_without_event_count
-    )
