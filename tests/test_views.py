@@ -483,6 +483,27 @@ def test_capture_set_list_shows_sets_and_says_when_one_is_empty(client, member, 
     assert "This capture set is empty." in empty_card
 
 
+@pytest.mark.parametrize("viewer", ["member", "manager"])
+def test_the_capture_set_list_runs_as_many_queries_for_20_sets_as_for_2(
+    client, project, member, manager, viewer
+):
+    """Who may act and whom to ask are worked out once per page, not once per set."""
+    client.force_login({"member": member, "manager": manager}[viewer])
+    url = reverse("capture-set-list", args=[project.pk])
+
+    def queries_for(sets: int) -> int:
+        project.capture_sets.all().delete()
+        SourceImageCollection.objects.bulk_create(
+            SourceImageCollection(project=project, name=f"Set {n:02d}") for n in range(sets)
+        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.text.count("This capture set is empty.") == sets
+        return len(queries)
+
+    assert queries_for(20) == queries_for(2)
+
+
 # Sign in, sign out and the page frame
 
 
