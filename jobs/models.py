@@ -20,6 +20,8 @@ from monitoring.models import Deployment, SourceImageCollection
 from .progress import JobProgress
 from .status import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING_STATUSES, JobStatus
 
+# The keys of the types in jobs/regroup.py and jobs/populate.py, stored in every job row;
+# the pages and suggestions that ask about those jobs import them from here.
 REGROUP_JOB = "regroup_sessions"
 POPULATE_JOB = "populate_capture_set"
 
@@ -196,7 +198,7 @@ class Job(models.Model):
         return JobProgress.from_json(self.progress)
 
     @property
-    def target(self):
+    def target(self) -> Target | None:
         return self.deployment or self.source_image_collection
 
     def log(self, message: str, level: str = "INFO") -> JobLog:
