@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from monitoring.grouping import DrawnSession, draw_sessions, session_gap
 from monitoring.grouping.apply import chunks
 from monitoring.grouping.plan import Plan
-from monitoring.grouping.rules import EPOCH
+from monitoring.grouping.rules import EPOCH, MICROSECONDS
 from tests.reference import (
     ANY_STEPS,
     DAY,
@@ -112,7 +112,7 @@ def test_the_rules_restart_at_every_gap_so_windows_between_gaps_draw_alone(case)
     ordered = by_capture(timestamps)
     whole = draw_sessions(ordered, gap)
     for cut in range(1, len(ordered)):
-        if ordered[cut][0] - ordered[cut - 1][0] >= gap * 1_000_000:
+        if ordered[cut][0] - ordered[cut - 1][0] >= gap * MICROSECONDS:
             before, after = draw_sessions(ordered[:cut], gap), draw_sessions(ordered[cut:], gap)
             assert before.sessions + after.sessions == whole.sessions
             assert (

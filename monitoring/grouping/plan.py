@@ -34,6 +34,7 @@ class Window:
     last: datetime | None = None
 
 
+# What a regroup reads and redraws today: every dated capture.
 EVERYTHING = (Window(),)
 
 
@@ -60,7 +61,11 @@ def match_existing_sessions(sessions: list[DrawnSession], existing_ids: Iterable
 
 @dataclass
 class Plan:
-    """Drawn sessions matched to today's sessions, and what must be written for them."""
+    """Drawn sessions matched to today's sessions, and what must be written for them.
+
+    Made from the drawn sessions and today's names; matching sets each drawn session's
+    event_id to the existing session that keeps it (None: a new one).
+    """
 
     sessions: list[DrawnSession]
     # Every session of the deployment today: id -> group_by.
