@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
@@ -19,6 +20,9 @@ PASSWORD = "correct-horse-battery"
 def pytest_configure(config: pytest.Config) -> None:
     # The test database and the broker live under VAR_DIR, as in any process that starts.
     ensure_var_dirs()
+    # Production's hasher is slow on purpose; here it was most of the suite's time. Only
+    # this process: servers and workers the tests start keep the default hashers.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

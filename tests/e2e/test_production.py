@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
@@ -114,10 +115,20 @@ def ungrouped(deployment: Deployment) -> Deployment:
     return deployment
 
 
+@pytest.fixture
+def manager_with_a_production_hash(manager):
+    """The manager, with their password hashed as production hashes it: the test process's
+    quick hasher is not one the production web process accepts."""
+    manager.password = make_password(PASSWORD, hasher=PBKDF2PasswordHasher())
+    manager.save(update_fields=["password"])
+    return manager
+
+
 def test_the_production_site_is_styled_runs_htmx_and_regroups_through_a_worker(
-    production_site: str, behind_tls_proxy: Page, manager, ungrouped: Deployment
+    production_site: str, behind_tls_proxy: Page, manager_with_a_production_hash, ungrouped
 ) -> None:
     page = behind_tls_proxy
+    manager = manager_with_a_production_hash
     page.goto(f"{production_site}/accounts/login/?next={ungrouped.get_absolute_url()}")
     assert_no_axe_violations(page)
     page.get_by_label("Username").fill(manager.username)
