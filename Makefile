@@ -1,5 +1,6 @@
 # make demo: the app with a real worker on SQLite and the filesystem broker, no server needed.
 # make test: the whole suite, browser tests and real worker included.
+# make test-fast: the suite without the browser and real-worker tests, for the edit loop.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -15,11 +16,12 @@ PYTEST_ARGS ?=
 # says otherwise (production leaves it off; see production.env.example).
 export DEBUG ?= 1
 
-.PHONY: help install chromium migrate demo test lint check-deploy bench constraints
+.PHONY: help install chromium migrate demo test test-fast lint check-deploy bench constraints
 
 help:
-	@echo "make demo    run the app and a worker at http://localhost:$(PORT) (Ctrl-C stops both)"
-	@echo "make test    run the whole test suite"
+	@echo "make demo       run the app and a worker at http://localhost:$(PORT) (Ctrl-C stops both)"
+	@echo "make test       run the whole test suite"
+	@echo "make test-fast  run it without the browser and real-worker tests"
 	@echo "make install | migrate | lint | check-deploy | bench | constraints"
 
 install: $(VENV)/.installed
@@ -61,12 +63,20 @@ demo: install migrate
 
 # A fresh VAR_DIR per run unless one is given: the tests' SQLite file and broker folders
 # then never meet a running demo's, nor another test run's.
-test: install chromium
+define pytest_in_var_dir
 	@var_dir=$${VAR_DIR:-$$(mktemp -d "$${TMPDIR:-/tmp}/ungrouped-captures-test.XXXXXX")}; \
-	echo "VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS)"; \
-	VAR_DIR=$$var_dir $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	echo "VAR_DIR=$$var_dir $(BIN)/pytest $(1)"; \
+	VAR_DIR=$$var_dir $(BIN)/pytest $(1); status=$$?; \
 	[ -n "$$VAR_DIR" ] || rm -rf "$$var_dir"; \
 	exit $$status
+endef
+
+test: install chromium
+	$(call pytest_in_var_dir,$(PYTEST_ARGS))
+
+# Tests are marked `browser` and `worker` by tests/conftest.py; no Chromium needed.
+test-fast: install
+	$(call pytest_in_var_dir,-m 'not browser and not worker' $(PYTEST_ARGS))
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,20 +1,23 @@
-"""Shared fixtures: a private project with a manager, a basic member and an outsider."""
+"""Shared fixtures: a private project with a manager, a basic member and an outsider, and
+real worker processes. Tests that start a worker are marked `worker` and tests that drive
+a browser `browser`, here, by the fixtures they use: `make test-fast` leaves both out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 
 from config.var_dir import ensure_var_dirs
 from monitoring.models import Deployment, Project, ProjectMembership
+from tests.factories import make_member, make_user
 from tests.worker_process import CeleryWorker, running_worker
 
-PASSWORD = "correct-horse-battery"
+E2E_DIR = Path(__file__).parent / "e2e"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,6 +26,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # Production's hasher is slow on purpose; here it was most of the suite's time. Only
     # this process: servers and workers the tests start keep the default hashers.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# First, so that `-m` sees these marks when it selects.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "start_worker" in fixtures:
+            item.add_marker(pytest.mark.worker)
+        if "browser" in fixtures or E2E_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(autouse=True)
@@ -48,37 +62,41 @@ def deployment(project) -> Deployment:
     return Deployment.objects.create(project=project, name="Station A")
 
 
-def _user(username: str, **extra):
-    return get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
-
-
-def _member(project: Project, username: str, role: str):
-    user = _user(username)
-    ProjectMembership.objects.create(project=project, user=user, role=role)
-    return user
-
-
 @pytest.fixture
 def manager(project):
-    return _member(project, "manager", ProjectMembership.Role.PROJECT_MANAGER)
+    return make_member(project, "manager", ProjectMembership.Role.PROJECT_MANAGER)
 
 
 @pytest.fixture
 def member(project):
-    return _member(project, "member", ProjectMembership.Role.BASIC_MEMBER)
+    return make_member(project, "member", ProjectMembership.Role.BASIC_MEMBER)
 
 
 @pytest.fixture
 def outsider(db):
-    return _user("outsider")
+    return make_user("outsider")
+
+
+StartWorker = Callable[..., AbstractContextManager[CeleryWorker]]
 
 
 @pytest.fixture
-def live_worker(transactional_db: None, tmp_path: Path) -> Iterator[CeleryWorker]:
-    """A real Celery worker process on the test database, stopped after the test.
+def start_worker(transactional_db: None, tmp_path: Path) -> StartWorker:
+    """Starts real Celery worker processes on the test database, each for a `with` block:
+    `with start_worker("first", pause_after_chunk=1) as worker:` (see `running_worker`).
 
-    Needs committed data (hence `transactional_db`): the worker has its own connection and
+    Needs committed data (hence `transactional_db`): a worker has its own connection and
     cannot see a test's open transaction.
     """
-    with running_worker(connection.settings_dict, tmp_path / "worker") as worker:
+
+    def start(name: str, **options) -> AbstractContextManager[CeleryWorker]:
+        return running_worker(connection.settings_dict, tmp_path / name, **options)
+
+    return start
+
+
+@pytest.fixture
+def live_worker(start_worker: StartWorker) -> Iterator[CeleryWorker]:
+    """A real Celery worker process on the test database, stopped after the test."""
+    with start_worker("worker") as worker:
         yield worker

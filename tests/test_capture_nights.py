@@ -6,7 +6,7 @@ import pytest
 
 from monitoring.capture_nights import MAX_BARS, MIN_BAR, NightBar, night_strip, strip_layout
 from monitoring.grouping import regroup_deployment
-from tests.test_grouping import add_captures, nights
+from tests.factories import add_captures, nights
 
 pytestmark = pytest.mark.django_db
 

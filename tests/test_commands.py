@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from monitoring.demo import BIG_DEPLOYMENT, PROJECT_NAME
 from monitoring.models import Deployment, Occurrence, Project, SourceImage, SourceImageCollection
-
-
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
+from tests.factories import run_command
 
 
 @pytest.mark.django_db
 def test_seed_demo_reproduces_the_incident_and_is_idempotent():
-    output = run("seed_demo", "--captures", "4000")
+    output = run_command("seed_demo", "--captures", "4000")
     assert "Sign in as demo / demo-moths" in output
 
     big = Deployment.objects.get(name=BIG_DEPLOYMENT)
@@ -42,7 +36,7 @@ def test_seed_demo_reproduces_the_incident_and_is_idempotent():
     assert project.memberships.count() == 2
 
     captures_before = SourceImage.objects.count()
-    assert "left as it is" in run("seed_demo", "--captures", "4000")
+    assert "left as it is" in run_command("seed_demo", "--captures", "4000")
     assert SourceImage.objects.count() == captures_before
     assert Project.objects.filter(name=PROJECT_NAME).count() == 1
 
@@ -66,7 +60,7 @@ def test_import_captures_adds_them_ungrouped(deployment, csv_file):
         "night1/0003.jpg,2024-06-01 21:02:00\n"
         "undated/0001.jpg,\n"
     )
-    output = run("import_captures", str(deployment.pk), str(path))
+    output = run_command("import_captures", str(deployment.pk), str(path))
 
     assert "Imported 4 captures into Station A (1 without a timestamp)" in output
     assert "not grouped into sessions yet" in output
@@ -94,7 +88,7 @@ def test_import_captures_reports_every_bad_row_and_imports_nothing(deployment, c
         "impossible.jpg,2024-02-30T21:00:00Z\n"
     )
     with pytest.raises(CommandError) as error:
-        run("import_captures", str(deployment.pk), str(path))
+        run_command("import_captures", str(deployment.pk), str(path))
 
     message = str(error.value)
     assert "Nothing was imported: 4 bad rows" in message
@@ -111,11 +105,11 @@ def test_import_captures_rejects_unknown_deployments_and_unreadable_files(
 ):
     path = csv_file("a.jpg,2024-06-01T21:00:00Z\n")
     with pytest.raises(CommandError, match="no deployment with id 4242"):
-        run("import_captures", "4242", str(path))
+        run_command("import_captures", "4242", str(path))
     with pytest.raises(CommandError, match="Can't read"):
-        run("import_captures", str(deployment.pk), str(tmp_path / "missing.csv"))
+        run_command("import_captures", str(deployment.pk), str(tmp_path / "missing.csv"))
     binary = tmp_path / "photo.csv"
     binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
     with pytest.raises(CommandError, match="not readable as CSV text"):
-        run("import_captures", str(deployment.pk), str(binary))
+        run_command("import_captures", str(deployment.pk), str(binary))
     assert not SourceImage.objects.exists()

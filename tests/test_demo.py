@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
 from jobs.models import Job
 from monitoring.demo import BIG_DEPLOYMENT, PROJECT_NAME
@@ -13,18 +10,13 @@ from monitoring.models import Deployment, Project, SourceImage
 from suggestions.dismissals import dismiss
 from suggestions.models import SuggestionDismissal
 from suggestions.ungrouped_captures import UNGROUPED_CAPTURES
+from tests.factories import run_command
 
 pytestmark = pytest.mark.django_db
 
 
-def run(*args: str) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
-
-
 def test_reset_keeps_the_project_and_deployment_ids_and_prints_their_pages(django_user_model):
-    run("seed_demo", "--captures", "2000")
+    run_command("seed_demo", "--captures", "2000")
     project = Project.objects.get(name=PROJECT_NAME)
     deployments = dict(project.deployments.values_list("name", "pk"))
     big = project.deployments.get(name=BIG_DEPLOYMENT)
@@ -32,7 +24,7 @@ def test_reset_keeps_the_project_and_deployment_ids_and_prints_their_pages(djang
     Job.objects.create(name="An old job", job_type_key="regroup_sessions", project=project)
     dismiss(django_user_model.objects.get(username="demo"), UNGROUPED_CAPTURES.key, big.pk, 500)
 
-    output = run("seed_demo", "--captures", "2000", "--reset")
+    output = run_command("seed_demo", "--captures", "2000", "--reset")
 
     assert Project.objects.filter(name=PROJECT_NAME).get().pk == project.pk
     assert dict(project.deployments.values_list("name", "pk")) == deployments

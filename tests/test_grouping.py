@@ -26,22 +26,10 @@ from monitoring.models import (
     SourceImage,
     Taxon,
 )
+from tests.factories import START, add_captures, nights
 from tests.reference import capture_timestamps, reference_sessions
 
-START = datetime(2024, 6, 1, 21, 0, tzinfo=UTC)
 GAP = 7200
-
-
-def add_captures(deployment: Deployment, timestamps: list[datetime | None]) -> list[SourceImage]:
-    return SourceImage.objects.bulk_create(
-        SourceImage(
-            deployment=deployment,
-            project_id=deployment.project_id,
-            timestamp=timestamp,
-            path=f"{deployment.pk}/{index:06d}.jpg",
-        )
-        for index, timestamp in enumerate(timestamps)
-    )
 
 
 def sessions_of(captures: list[SourceImage]) -> list[set[int]]:
@@ -52,15 +40,6 @@ def sessions_of(captures: list[SourceImage]) -> list[set[int]]:
     for pk, event_id in rows.values_list("pk", "event_id"):
         grouped.setdefault(event_id, set()).add(index_of[pk])
     return sorted(grouped.values(), key=min)
-
-
-def nights(first_night: int, count: int, per_night: int = 6) -> list[datetime]:
-    """Captures every 10 minutes from 21:00, one block per night."""
-    return [
-        START + timedelta(days=night, minutes=10 * shot)
-        for night in range(first_night, first_night + count)
-        for shot in range(per_night)
-    ]
 
 
 def write_queries(queries: CaptureQueriesContext) -> list[str]:

@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -23,9 +22,7 @@ from django.urls import reverse
 
 from jobs.models import ACTIVE_STATUSES, REGROUP_JOB, Job, JobStatus
 from monitoring.models import Deployment, Event, ProjectMembership, SourceImage
-from tests.test_grouping import add_captures, nights
-
-pytestmark = pytest.mark.worker
+from tests.factories import add_nights
 
 ROUNDS = 120
 CLIENTS = 4
@@ -121,8 +118,7 @@ def action_path(action: str, deployment: Deployment) -> str:
 def test_start_retry_and_cancel_at_once_never_fail_and_never_make_two_jobs(
     live_worker, live_server, deployment, manager, project
 ):
-    add_captures(deployment, nights(0, 3))
-    deployment.update_calculated_fields()
+    add_nights(deployment, ungrouped=3)
     colleague = get_user_model().objects.create_user("colleague")
     ProjectMembership.objects.create(
         project=project, user=colleague, role=ProjectMembership.Role.PROJECT_MANAGER

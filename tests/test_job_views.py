@@ -9,45 +9,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import POPULATE_JOB, REGROUP_JOB, Job, JobLog, JobStatus
+from jobs.models import POPULATE_JOB, Job, JobLog, JobStatus
 from monitoring.models import Deployment, Project, SourceImageCollection
-from tests.test_grouping import add_captures, nights
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def regroup_progress(status: str = "STARTED", **stage) -> dict:
-    return {
-        "stages": [
-            {
-                "key": "regroup",
-                "name": "Group captures into sessions",
-                "unit": "captures",
-                "status": status,
-                "done": 69_120,
-                "total": 165_432,
-                "eta_seconds": 150,
-                "stats": {"Sessions created": 12, "Occurrences re-linked": 4_321},
-                **stage,
-            }
-        ]
-    }
-
-
-def make_job(deployment: Deployment, status: str = JobStatus.STARTED, **fields) -> Job:
-    fields.setdefault("progress", regroup_progress())
-    return Job.objects.create(
-        name=f"Regroup sessions of {deployment}",
-        job_type_key=REGROUP_JOB,
-        project=deployment.project,
-        deployment=deployment,
-        status=status,
-        **fields,
-    )
-
-
-def url(name: str, job: Job) -> str:
-    return reverse(name, args=[job.project_id, job.pk])
+from tests.factories import HTMX, add_captures, job_url, make_job, nights, regroup_progress
 
 
 def row_of(text: str, job: Job) -> str:
@@ -149,7 +113,7 @@ def test_only_active_rows_poll(client, member, project, running, failed):
     client.force_login(member)
     text = client.get(reverse("job-list", args=[project.pk])).text
     active_row = tag_of(text, f"job-{running.pk}-row")
-    assert f'hx-get="{url("job-row", running)}?seen=' in active_row
+    assert f'hx-get="{job_url("job-row", running)}?seen=' in active_row
     assert 'hx-trigger="every 1s"' in active_row  # a job that has just changed: every second
     assert 'hx-swap="outerHTML"' in active_row
     assert "hx-trigger" not in tag_of(text, f"job-{failed.pk}-row")
@@ -157,7 +121,7 @@ def test_only_active_rows_poll(client, member, project, running, failed):
 
 def test_job_row_is_a_fragment_that_stops_polling_when_the_job_ends(client, member, running):
     client.force_login(member)
-    response = client.get(url("job-row", running), **HTMX)
+    response = client.get(job_url("job-row", running), **HTMX)
     assert response.status_code == 200
     assert "<html" not in response.text
     assert response.text.strip().startswith(f'<tr id="job-{running.pk}-row"')
@@ -165,14 +129,14 @@ def test_job_row_is_a_fragment_that_stops_polling_when_the_job_ends(client, memb
     assert "HX-Request" in response["Vary"]
 
     Job.objects.filter(pk=running.pk).update(status=JobStatus.SUCCESS)
-    response = client.get(url("job-row", running), **HTMX)
+    response = client.get(job_url("job-row", running), **HTMX)
     assert "hx-trigger" not in response.text
     assert "chip-success" in response.text
 
 
 def test_job_row_without_htmx_sends_to_the_job_page(client, member, running):
     client.force_login(member)
-    response = client.get(url("job-row", running))
+    response = client.get(job_url("job-row", running))
     assert response.status_code == 302
     assert response.url == running.get_absolute_url()
     assert "HX-Request" in response["Vary"]
@@ -260,7 +224,7 @@ def test_job_page_shows_stages_stats_eta_and_log(client, member, running):
 def test_job_page_polls_while_active_and_not_once_final(client, member, running, failed):
     client.force_login(member)
     live = tag_of(client.get(running.get_absolute_url()).text, f"job-{running.pk}-live")
-    assert f'hx-get="{url("job-live", running)}?announced=' in live
+    assert f'hx-get="{job_url("job-live", running)}?announced=' in live
     assert 'hx-trigger="every 1s"' in live
     assert 'hx-swap="outerHTML"' in live
     final = tag_of(client.get(failed.get_absolute_url()).text, f"job-{failed.pk}-live")
@@ -274,7 +238,7 @@ def test_job_page_of_a_failure_says_why_and_hides_the_eta(client, manager, faile
     assert "Another regroup of this deployment is running." in text
     assert '<span class="log-level">ERROR</span>' in text
     assert "left</p>" not in text
-    assert f'action="{url("job-retry", failed)}"' in text
+    assert f'action="{job_url("job-retry", failed)}"' in text
     assert "Cancel job" not in text
 
 
@@ -304,7 +268,7 @@ def test_job_page_shows_the_last_200_log_lines_oldest_first(client, member, runn
 
 def test_job_live_is_a_fragment_that_stops_polling_when_the_job_ends(client, member, running):
     client.force_login(member)
-    response = client.get(url("job-live", running), **HTMX)
+    response = client.get(job_url("job-live", running), **HTMX)
     assert response.status_code == 200
     assert "<html" not in response.text
     assert response.text.strip().startswith(f'<div id="job-{running.pk}-live"')
@@ -315,7 +279,7 @@ def test_job_live_is_a_fragment_that_stops_polling_when_the_job_ends(client, mem
     Job.objects.filter(pk=running.pk).update(
         status=JobStatus.SUCCESS, finished_at=timezone.now(), progress=regroup_progress("SUCCESS")
     )
-    response = client.get(url("job-live", running), **HTMX)
+    response = client.get(job_url("job-live", running), **HTMX)
     assert "hx-trigger" not in response.text
     assert "Finished." in response.text
     assert "chip-success" in response.text
@@ -323,21 +287,21 @@ def test_job_live_is_a_fragment_that_stops_polling_when_the_job_ends(client, mem
 
 def test_job_live_announces_only_what_changed(client, member, running):
     client.force_login(member)
-    first = client.get(url("job-live", running), **HTMX)
+    first = client.get(job_url("job-live", running), **HTMX)
     assert 'aria-live="polite" hx-swap-oob="innerHTML"' in first.text
     announced = first.context["view"].announcement
-    same = client.get(url("job-live", running), {"announced": announced}, **HTMX)
+    same = client.get(job_url("job-live", running), {"announced": announced}, **HTMX)
     assert f"?announced={announced.replace(':', '%3A')}" in same.text
     assert "aria-live" not in same.text
     Job.objects.filter(pk=running.pk).update(status=JobStatus.CANCELLING)
-    changed = client.get(url("job-live", running), {"announced": announced}, **HTMX)
+    changed = client.get(job_url("job-live", running), {"announced": announced}, **HTMX)
     assert "aria-live" in changed.text
     assert "Cancelling" in changed.text
 
 
 def test_job_live_without_htmx_sends_to_the_job_page(client, member, running):
     client.force_login(member)
-    response = client.get(url("job-live", running))
+    response = client.get(job_url("job-live", running))
     assert response.status_code == 302
     assert response.url == running.get_absolute_url()
 
@@ -346,7 +310,7 @@ def test_job_live_without_htmx_sends_to_the_job_page(client, member, running):
 
 
 def job_pages(job: Job) -> list[str]:
-    return [url("job-detail", job), url("job-row", job), url("job-live", job)]
+    return [job_url("job-detail", job), job_url("job-row", job), job_url("job-live", job)]
 
 
 def test_outsiders_get_404_and_anonymous_users_are_sent_to_sign_in(client, outsider, running):
@@ -372,7 +336,7 @@ def test_another_projects_job_gives_404(client, manager, project, other_job):
 
 def test_cancel_of_a_running_job_asks_it_to_stop(client, manager, running):
     client.force_login(manager)
-    response = client.post(url("job-cancel", running))
+    response = client.post(job_url("job-cancel", running))
     assert response.status_code == 302
     assert response.url == running.get_absolute_url()
     running.refresh_from_db()
@@ -387,7 +351,7 @@ def test_cancel_of_a_running_job_asks_it_to_stop(client, manager, running):
 def test_cancel_of_a_pending_job_cancels_it_at_once(client, manager, deployment):
     job = make_job(deployment, JobStatus.PENDING, progress={})
     client.force_login(manager)
-    client.post(url("job-cancel", job))
+    client.post(job_url("job-cancel", job))
     job.refresh_from_db()
     assert job.status == JobStatus.REVOKED
     assert job.finished_at is not None
@@ -396,7 +360,7 @@ def test_cancel_of_a_pending_job_cancels_it_at_once(client, manager, deployment)
 
 def test_cancel_with_htmx_returns_the_live_region(client, manager, running):
     client.force_login(manager)
-    response = client.post(url("job-cancel", running), **HTMX)
+    response = client.post(job_url("job-cancel", running), **HTMX)
     assert response.status_code == 200
     assert "<html" not in response.text
     assert response.text.strip().startswith(f'<div id="job-{running.pk}-live"')
@@ -408,7 +372,7 @@ def test_cancel_with_htmx_returns_the_live_region(client, manager, running):
 
 def test_retry_of_a_failed_job_queues_it_again(client, manager, failed):
     client.force_login(manager)
-    response = client.post(url("job-retry", failed))
+    response = client.post(job_url("job-retry", failed))
     assert response.status_code == 302
     assert response.url == failed.get_absolute_url()
     failed.refresh_from_db()
@@ -422,7 +386,7 @@ def test_a_retried_job_shows_its_last_run_as_stopped_until_a_worker_takes_it(
     client, manager, failed
 ):
     client.force_login(manager)
-    response = client.post(url("job-retry", failed), **HTMX)
+    response = client.post(job_url("job-retry", failed), **HTMX)
     text = response.text
     assert 'class="chip chip-pending">Waiting for a worker<' in text
     assert "Where the last run stopped." in text
@@ -433,7 +397,7 @@ def test_a_retried_job_shows_its_last_run_as_stopped_until_a_worker_takes_it(
 
 def test_retry_with_htmx_returns_a_polling_live_region(client, manager, failed):
     client.force_login(manager)
-    response = client.post(url("job-retry", failed), **HTMX)
+    response = client.post(job_url("job-retry", failed), **HTMX)
     assert "<html" not in response.text
     assert "Retry queued" in response.text
     assert 'hx-trigger="every 1s"' in response.text
@@ -443,7 +407,7 @@ def test_retry_with_htmx_returns_a_polling_live_region(client, manager, failed):
 def test_retry_of_a_successful_job_changes_nothing(client, manager, deployment):
     job = make_job(deployment, JobStatus.SUCCESS)
     client.force_login(manager)
-    response = client.post(url("job-retry", job))
+    response = client.post(job_url("job-retry", job))
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCESS
@@ -455,10 +419,10 @@ def test_retry_while_the_same_work_is_running_points_to_that_job(client, manager
     old = make_job(deployment, JobStatus.FAILURE)
     current = make_job(deployment, JobStatus.STARTED)
     client.force_login(manager)
-    response = client.post(url("job-retry", old))
+    response = client.post(job_url("job-retry", old))
     assert response.url == current.get_absolute_url()
     assert "already running in this job" in client.get(response.url).text
-    htmx = client.post(url("job-retry", old), **HTMX)
+    htmx = client.post(job_url("job-retry", old), **HTMX)
     assert "already running in another job" in htmx.text
     assert current.get_absolute_url() in htmx.text
     old.refresh_from_db()
@@ -469,8 +433,8 @@ def test_retry_while_the_same_work_is_running_points_to_that_job(client, manager
 def test_members_may_not_cancel_or_retry(client, member, running, failed, action):
     client.force_login(member)
     for job in (running, failed):
-        assert client.post(url(action, job)).status_code == 403
-        assert client.post(url(action, job), **HTMX).status_code == 403
+        assert client.post(job_url(action, job)).status_code == 403
+        assert client.post(job_url(action, job), **HTMX).status_code == 403
     running.refresh_from_db()
     failed.refresh_from_db()
     assert (running.status, failed.status) == (JobStatus.STARTED, JobStatus.FAILURE)
@@ -483,12 +447,12 @@ def test_outsiders_and_anonymous_users_may_not_cancel_or_retry(
     client, outsider, running, failed, action
 ):
     for job in (running, failed):
-        response = client.post(url(action, job))
+        response = client.post(job_url(action, job))
         assert response.status_code == 302
         assert response.url.startswith(reverse("login"))
     client.force_login(outsider)
     for job in (running, failed):
-        assert client.post(url(action, job)).status_code == 404
+        assert client.post(job_url(action, job)).status_code == 404
     running.refresh_from_db()
     failed.refresh_from_db()
     assert (running.status, failed.status) == (JobStatus.STARTED, JobStatus.FAILURE)
@@ -499,7 +463,7 @@ def test_a_post_without_the_csrf_token_is_refused(manager, running, failed, acti
     client = Client(enforce_csrf_checks=True)
     client.force_login(manager)
     for job in (running, failed):
-        assert client.post(url(action, job)).status_code == 403
+        assert client.post(job_url(action, job)).status_code == 403
     running.refresh_from_db()
     failed.refresh_from_db()
     assert (running.status, failed.status) == (JobStatus.STARTED, JobStatus.FAILURE)
@@ -510,7 +474,7 @@ def test_the_forms_carry_the_csrf_token(manager, running):
     client.force_login(manager)
     page = client.get(running.get_absolute_url())
     token = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
-    response = client.post(url("job-cancel", running), {"csrfmiddlewaretoken": token})
+    response = client.post(job_url("job-cancel", running), {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     running.refresh_from_db()
     assert running.status == JobStatus.CANCELLING
@@ -519,7 +483,7 @@ def test_the_forms_carry_the_csrf_token(manager, running):
 @pytest.mark.parametrize("action", ["job-cancel", "job-retry"])
 def test_cancel_and_retry_answer_only_post(client, manager, running, action):
     client.force_login(manager)
-    assert client.get(url(action, running)).status_code == 405
+    assert client.get(job_url(action, running)).status_code == 405
 
 
 def test_staff_may_cancel_jobs_of_projects_they_are_not_members_of(client, running):
@@ -527,7 +491,7 @@ def test_staff_may_cancel_jobs_of_projects_they_are_not_members_of(client, runni
 
     staff = get_user_model().objects.create_user("staff", is_staff=True)
     client.force_login(staff)
-    client.post(url("job-cancel", running))
+    client.post(job_url("job-cancel", running))
     running.refresh_from_db()
     assert running.status == JobStatus.CANCELLING
 

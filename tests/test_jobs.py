@@ -31,18 +31,15 @@ from jobs.registry import JOB_TYPES
 from jobs.reporter import StageReporter
 from jobs.runner import run_job
 from monitoring.models import Deployment, Event, SourceImage, SourceImageCollection
-from tests.test_grouping import add_captures, nights
-from tests.test_job_views import make_job
+from tests.factories import add_captures, add_nights, job_status, make_job
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ungrouped(deployment):
-    """A deployment with ten nights of captures, none grouped yet."""
-    captures = add_captures(deployment, nights(0, 10))
-    deployment.update_calculated_fields()
-    return captures
+def ten_ungrouped_nights(deployment) -> Deployment:
+    """The deployment with ten nights of captures, none grouped yet."""
+    return add_nights(deployment, ungrouped=10)
 
 
 def messages(job: Job) -> list[str]:
@@ -55,7 +52,7 @@ def stage(job: Job) -> dict:
 
 
 def test_a_second_start_returns_the_active_job_and_dispatches_once(
-    deployment, manager, ungrouped, django_capture_on_commit_callbacks
+    deployment, manager, ten_ungrouped_nights, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as dispatched:
         first, created = actions.start(REGROUP_JOB, deployment, manager)
@@ -71,7 +68,7 @@ def test_a_second_start_returns_the_active_job_and_dispatches_once(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_users_clicking_at_once_get_one_job(deployment, manager, member, ungrouped):
+def test_two_users_clicking_at_once_get_one_job(deployment, manager, member, ten_ungrouped_nights):
     results: list[Job] = []
     barrier = threading.Barrier(2)
 
@@ -115,7 +112,7 @@ def counting_type(monkeypatch) -> JobType:
 
 
 def test_a_new_job_type_starts_once_per_target_and_runs(
-    deployment, manager, ungrouped, counting_type
+    deployment, manager, ten_ungrouped_nights, counting_type
 ):
     job, created = actions.start(counting_type.key, deployment, manager)
     again, created_again = actions.start(counting_type, deployment, manager)
@@ -156,7 +153,7 @@ def test_a_job_type_refuses_a_target_of_another_kind(deployment, manager):
     assert not Job.objects.exists()
 
 
-def test_a_regroup_job_runs_to_success_with_statistics(deployment, manager, ungrouped):
+def test_a_regroup_job_runs_to_success_with_statistics(deployment, manager, ten_ungrouped_nights):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     run_job(job.pk)
@@ -178,7 +175,9 @@ def test_a_regroup_job_runs_to_success_with_statistics(deployment, manager, ungr
     assert deployment.source_images_without_event_count == 0
 
 
-def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped, settings):
+def test_progress_is_saved_at_most_every_interval(
+    deployment, manager, ten_ungrouped_nights, settings
+):
     settings.REGROUP_CHUNK_CAPTURES = 6
     settings.JOBS_PROGRESS_SAVE_SECONDS = 3600
     saves: list[int] = []
@@ -201,7 +200,7 @@ def test_progress_is_saved_at_most_every_interval(deployment, manager, ungrouped
 
 
 def test_stage_progress_reads_back_what_it_stored_and_tolerates_older_rows(
-    deployment, manager, ungrouped
+    deployment, manager, ten_ungrouped_nights
 ):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
@@ -232,7 +231,7 @@ def test_stage_progress_reads_back_what_it_stored_and_tolerates_older_rows(
 
 
 def test_a_crash_in_the_work_fails_the_job_with_the_error_in_its_log(
-    deployment, manager, ungrouped, monkeypatch
+    deployment, manager, ten_ungrouped_nights, monkeypatch
 ):
     def broken(*args, **kwargs):
         raise RuntimeError("the disk is full")
@@ -249,7 +248,7 @@ def test_a_crash_in_the_work_fails_the_job_with_the_error_in_its_log(
     assert any("RuntimeError" in line for line in messages(job))
 
 
-def test_cancel_before_a_worker_starts_it(deployment, manager, ungrouped):
+def test_cancel_before_a_worker_starts_it(deployment, manager, ten_ungrouped_nights):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
 
     actions.cancel_job(job, manager)
@@ -278,7 +277,7 @@ def after_two_chunks(monkeypatch, settings, act: Callable[[], object]) -> Callab
 
 
 def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
-    deployment, manager, ungrouped, settings, monkeypatch
+    deployment, manager, ten_ungrouped_nights, settings, monkeypatch
 ):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
     undo = after_two_chunks(
@@ -309,7 +308,7 @@ def test_cancel_mid_run_stops_at_a_safe_point_and_retry_completes(
     assert deployment.events_count == 10
 
 
-def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ungrouped):
+def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ten_ungrouped_nights):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
 
@@ -319,7 +318,9 @@ def test_retry_only_applies_to_failed_or_cancelled_jobs(deployment, manager, ung
     assert again.status == JobStatus.SUCCESS
 
 
-def test_retry_while_the_same_work_is_active_returns_that_job(deployment, manager, ungrouped):
+def test_retry_while_the_same_work_is_active_returns_that_job(
+    deployment, manager, ten_ungrouped_nights
+):
     failed, _ = actions.start(REGROUP_JOB, deployment, manager)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILURE)
     running, created = actions.start(REGROUP_JOB, deployment, manager)
@@ -340,7 +341,7 @@ def go_silent(job: Job, status: str = JobStatus.STARTED, seconds: float = 61) ->
 
 
 def test_the_reaper_queues_a_job_whose_worker_went_quiet_again(
-    deployment, manager, ungrouped, settings, django_capture_on_commit_callbacks
+    deployment, manager, ten_ungrouped_nights, settings, django_capture_on_commit_callbacks
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
@@ -372,7 +373,7 @@ def test_the_reaper_queues_a_job_whose_worker_went_quiet_again(
 
 
 def test_after_its_last_run_goes_quiet_a_job_is_failed_and_retry_starts_afresh(
-    deployment, manager, ungrouped, settings
+    deployment, manager, ten_ungrouped_nights, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     settings.JOBS_MAX_ATTEMPTS = 2
@@ -399,7 +400,7 @@ def test_after_its_last_run_goes_quiet_a_job_is_failed_and_retry_starts_afresh(
 
 
 def test_a_job_being_cancelled_when_its_worker_went_quiet_ends_cancelled(
-    deployment, manager, ungrouped, settings
+    deployment, manager, ten_ungrouped_nights, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
@@ -413,7 +414,7 @@ def test_a_job_being_cancelled_when_its_worker_went_quiet_ends_cancelled(
 
 
 def test_a_click_on_regroup_over_a_crashed_job_queues_that_job_again(
-    deployment, manager, ungrouped, settings
+    deployment, manager, ten_ungrouped_nights, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     crashed, _ = actions.start(REGROUP_JOB, deployment, manager)
@@ -427,7 +428,7 @@ def test_a_click_on_regroup_over_a_crashed_job_queues_that_job_again(
 
 
 def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
-    deployment, manager, ungrouped, settings
+    deployment, manager, ten_ungrouped_nights, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     settings.JOBS_MAX_ATTEMPTS = 1
@@ -446,7 +447,7 @@ def test_a_redelivered_message_obeys_the_same_bounds_as_the_reaper(
 
 
 def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_alone(
-    deployment, manager, ungrouped, settings, monkeypatch
+    deployment, manager, ten_ungrouped_nights, settings, monkeypatch
 ):
     """Its worker was only slow: the reaper has queued the job again meanwhile."""
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
@@ -472,7 +473,7 @@ def test_a_run_taken_for_dead_stops_at_its_next_safe_point_and_leaves_the_job_al
 
 
 def test_a_run_whose_job_the_reaper_failed_meanwhile_logs_that_it_was_failed(
-    deployment, manager, ungrouped, settings, monkeypatch
+    deployment, manager, ten_ungrouped_nights, settings, monkeypatch
 ):
     """Its worker was only slow, and the job had had its last run: the reaper failed it."""
     settings.JOBS_MAX_ATTEMPTS = 1
@@ -490,10 +491,6 @@ def test_a_run_whose_job_the_reaper_failed_meanwhile_logs_that_it_was_failed(
     assert messages(job)[-1].startswith(
         "This run ended after the job had been marked failed: Stopped at a safe point"
     )
-
-
-def job_status(job: Job) -> str:
-    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
 
 
 # Races: the winner of the one-active-job constraint may have ended before the loser looks.
@@ -522,7 +519,7 @@ def winner_ends_before_the_loser_looks(monkeypatch, deployment, manager):
 
 
 def test_a_start_that_loses_to_a_job_already_ended_queues_a_new_one(
-    ungrouped, deployment, member, winner_ends_before_the_loser_looks
+    ten_ungrouped_nights, deployment, member, winner_ends_before_the_loser_looks
 ):
     job, created = actions.start(REGROUP_JOB, deployment, member)
 
@@ -532,7 +529,7 @@ def test_a_start_that_loses_to_a_job_already_ended_queues_a_new_one(
 
 
 def test_a_retry_that_loses_to_a_job_already_ended_is_queued(
-    ungrouped, deployment, manager, winner_ends_before_the_loser_looks
+    ten_ungrouped_nights, deployment, manager, winner_ends_before_the_loser_looks
 ):
     failed = make_job(deployment, JobStatus.FAILURE)
 
@@ -546,7 +543,9 @@ def test_a_retry_that_loses_to_a_job_already_ended_is_queued(
 # Nothing to regroup
 
 
-def test_regroup_and_retry_with_nothing_to_regroup_queue_nothing(deployment, manager, ungrouped):
+def test_regroup_and_retry_with_nothing_to_regroup_queue_nothing(
+    deployment, manager, ten_ungrouped_nights
+):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
     run_job(job.pk)
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILURE)
@@ -575,7 +574,7 @@ def test_a_stale_stored_count_is_corrected_when_there_is_nothing_to_regroup(depl
 
 
 def test_a_second_click_while_the_last_captures_are_grouped_gets_the_running_job(
-    deployment, manager, ungrouped
+    deployment, manager, ten_ungrouped_nights
 ):
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
     SourceImage.objects.update(
@@ -633,7 +632,7 @@ def test_a_stale_time_shorter_than_two_heartbeats_is_refused(monkeypatch, tmp_pa
 
 
 def test_a_redelivered_message_resumes_a_crashed_run_but_not_a_live_one(
-    deployment, manager, ungrouped, settings
+    deployment, manager, ten_ungrouped_nights, settings
 ):
     settings.JOBS_STALE_AFTER_SECONDS = 60
     job, _ = actions.start(REGROUP_JOB, deployment, manager)
@@ -652,7 +651,7 @@ def test_a_redelivered_message_resumes_a_crashed_run_but_not_a_live_one(
 
 
 @pytest.fixture
-def capture_set(project, ungrouped):
+def capture_set(project, ten_ungrouped_nights):
     return SourceImageCollection.objects.create(
         project=project, name="Sample", method="interval", kwargs={"every": 10}
     )

@@ -14,11 +14,10 @@ from django.utils import timezone
 
 from jobs.models import POPULATE_JOB, Job, JobStatus
 from monitoring.models import Deployment, SourceImageCollection
-from tests.test_job_views import make_job, regroup_progress
+from tests.factories import HTMX, make_job, regroup_progress
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
 UNGROUPED = 1_000
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.defaults import server_error
 
 from monitoring.models import Deployment, Project
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 from tests.production import BASE_DIR, production_environment
 
 pytestmark = pytest.mark.django_db

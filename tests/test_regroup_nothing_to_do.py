@@ -11,12 +11,9 @@ from jobs.models import Job, JobLog, JobStatus
 from jobs.regroup import NOTHING_TO_REGROUP
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
-from tests.test_grouping import add_captures, nights
-from tests.test_job_views import make_job
+from tests.factories import HTMX, add_captures, deployment_url, make_job, nights
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
@@ -39,17 +36,13 @@ def failed_before(grouped: Deployment) -> Job:
     return job
 
 
-def url(name: str, deployment: Deployment) -> str:
-    return reverse(name, args=[deployment.project_id, deployment.pk])
-
-
 @pytest.mark.parametrize("name", ["deployment-regroup", "deployment-regroup-retry"])
 def test_without_javascript_no_job_is_created_and_the_page_says_why(
     client: Client, manager, grouped, name
 ):
     client.force_login(manager)
 
-    response = client.post(url(name, grouped), follow=True)
+    response = client.post(deployment_url(name, grouped), follow=True)
 
     assert response.redirect_chain == [(grouped.get_absolute_url(), 302)]
     assert NOTHING_TO_REGROUP in response.text
@@ -60,7 +53,7 @@ def test_without_javascript_no_job_is_created_and_the_page_says_why(
 def test_with_htmx_the_card_answers_with_the_current_state(client: Client, manager, grouped, name):
     client.force_login(manager)
 
-    response = client.post(url(name, grouped), {"region": "card"}, **HTMX)
+    response = client.post(deployment_url(name, grouped), {"region": "card"}, **HTMX)
 
     assert response.status_code == 200
     assert "HX-Request" in response["Vary"]
@@ -74,7 +67,9 @@ def test_with_htmx_the_card_answers_with_the_current_state(client: Client, manag
 def test_from_the_rollup_the_row_says_all_grouped(client: Client, manager, grouped):
     client.force_login(manager)
 
-    response = client.post(url("deployment-regroup", grouped), {"region": "rollup-row"}, **HTMX)
+    response = client.post(
+        deployment_url("deployment-regroup", grouped), {"region": "rollup-row"}, **HTMX
+    )
 
     assert response.status_code == 200
     assert response.text.strip().startswith(f'<li id="rollup-deployment-{grouped.pk}"')
@@ -88,7 +83,9 @@ def test_retry_of_a_failed_regroup_queues_nothing_and_corrects_the_stale_count(
     client.force_login(manager)
     assert "12 captures aren't grouped" in client.get(grouped.get_absolute_url()).text
 
-    htmx = client.post(url("deployment-regroup-retry", grouped), {"region": "card"}, **HTMX)
+    htmx = client.post(
+        deployment_url("deployment-regroup-retry", grouped), {"region": "card"}, **HTMX
+    )
 
     assert "All captures are grouped into sessions." in htmx.text
     assert "finished" not in htmx.text  # the failed run did not finish anything

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,39 +14,25 @@ from django.urls import reverse
 from monitoring.models import (
     Deployment,
     Event,
-    Occurrence,
     Project,
     ProjectMembership,
     SourceImage,
     SourceImageCollection,
     Taxon,
 )
-from tests.conftest import PASSWORD
-
-NIGHT = datetime(2024, 6, 1, 21, 0, tzinfo=UTC)
-
-
-def make_session(deployment: Deployment, start: datetime, **fields) -> Event:
-    return Event.objects.create(
-        deployment=deployment,
-        project=deployment.project,
-        group_by=start.isoformat(),
-        start=start,
-        end=start + timedelta(hours=7, minutes=30),
-        **fields,
-    )
-
-
-def make_occurrences(deployment: Deployment, count: int, **fields) -> list[Occurrence]:
-    return Occurrence.objects.bulk_create(
-        Occurrence(project=deployment.project, deployment=deployment, **fields)
-        for _ in range(count)
-    )
+from tests.factories import (
+    PASSWORD,
+    START,
+    make_job,
+    make_occurrences,
+    make_session,
+    occurrence_list_url,
+)
 
 
 @pytest.fixture
 def session(deployment) -> Event:
-    return make_session(deployment, NIGHT, captures_count=1_234, occurrences_count=56)
+    return make_session(deployment, START, captures_count=1_234, occurrences_count=56)
 
 
 @pytest.fixture
@@ -61,7 +47,7 @@ def other_deployment(other_project) -> Deployment:
 
 @pytest.fixture
 def other_session(other_deployment) -> Event:
-    return make_session(other_deployment, NIGHT)
+    return make_session(other_deployment, START)
 
 
 @pytest.fixture
@@ -80,13 +66,6 @@ def project_urls(project: Project, deployment: Deployment, session: Event) -> li
         reverse("occurrence-list", args=[project.pk]),
         reverse("capture-set-list", args=[project.pk]),
     ]
-
-
-def occurrence_list(project: Project, **params) -> str:
-    url = reverse("occurrence-list", args=[project.pk])
-    if params:
-        url += "?" + "&".join(f"{name}={value}" for name, value in params.items())
-    return url
 
 
 # Who sees what
@@ -233,10 +212,10 @@ def test_deployment_page_shows_counts_and_latest_sessions_first(
 ):
     deployment.captures_count = 660_123
     deployment.source_images_without_event_count = 165_432
-    deployment.first_capture_timestamp = NIGHT
+    deployment.first_capture_timestamp = START
     deployment.save()
-    make_session(deployment, NIGHT)
-    make_session(deployment, NIGHT + timedelta(days=1))
+    make_session(deployment, START)
+    make_session(deployment, START + timedelta(days=1))
     client.force_login(member)
     response = client.get(deployment.get_absolute_url())
     assert "660,123" in response.text
@@ -261,8 +240,6 @@ def test_deployment_page_has_the_project_tabs_with_deployments_current(
 
 
 def test_job_list_names_type_and_target_once_each(client, member, project, deployment):
-    from tests.test_job_views import make_job
-
     job = make_job(deployment)
     client.force_login(member)
     text = client.get(reverse("job-list", args=[project.pk])).text
@@ -279,7 +256,7 @@ def test_job_list_names_type_and_target_once_each(client, member, project, deplo
 
 def test_deployment_page_paginates_sessions_by_50(client, member, deployment):
     for day in range(51):
-        make_session(deployment, NIGHT + timedelta(days=day))
+        make_session(deployment, START + timedelta(days=day))
     client.force_login(member)
     first = client.get(deployment.get_absolute_url())
     assert len(first.context["sessions"].object_list) == 50
@@ -290,7 +267,7 @@ def test_deployment_page_paginates_sessions_by_50(client, member, deployment):
 
 def test_session_list_filters_by_deployment(client, member, project, deployment, session):
     elsewhere = Deployment.objects.create(project=project, name="Station B")
-    make_session(elsewhere, NIGHT + timedelta(days=3))
+    make_session(elsewhere, START + timedelta(days=3))
     client.force_login(member)
     url = reverse("session-list", args=[project.pk])
     assert "2 sessions" in client.get(url).text
@@ -319,7 +296,7 @@ def test_session_page_shows_captures_and_links_to_its_occurrences(
         deployment=deployment,
         project=project,
         event=session,
-        timestamp=NIGHT + timedelta(minutes=5),
+        timestamp=START + timedelta(minutes=5),
         path="station-a/2024-06-01/210500.jpg",
     )
     client.force_login(member)
@@ -328,7 +305,7 @@ def test_session_page_shows_captures_and_links_to_its_occurrences(
     assert "1 Jun 2024, 21:05:00" in response.text
     assert "1,234" in response.text  # stored captures count
     assert "The first 1 of 1,234 captures" in response.text
-    assert occurrence_list(project, session=session.pk) in response.text
+    assert occurrence_list_url(project, session=session.pk) in response.text
     assert deployment.get_absolute_url() in response.text
 
 
@@ -350,7 +327,11 @@ def test_occurrence_filters_narrow_the_list(client, member, project, session, oc
     client.force_login(member)
 
     def count(**params) -> int:
-        return client.get(occurrence_list(project, **params)).context["occurrences"].paginator.count
+        return (
+            client.get(occurrence_list_url(project, **params))
+            .context["occurrences"]
+            .paginator.count
+        )
 
     assert count() == 9
     assert count(deployment=occurrence_data["elsewhere"].pk) == 4
@@ -364,7 +345,7 @@ def test_occurrence_rows_link_deployment_and_session_or_say_no_session(
     client, member, project, deployment, session, occurrence_data
 ):
     client.force_login(member)
-    response = client.get(occurrence_list(project, deployment=deployment.pk))
+    response = client.get(occurrence_list_url(project, deployment=deployment.pk))
     assert "5 occurrences match the filters." in response.text
     assert session.get_absolute_url() in response.text
     assert "No session" in response.text
@@ -378,12 +359,12 @@ def test_occurrence_filter_form_keeps_the_chosen_values(
     client.force_login(member)
     moth = occurrence_data["moth"]
     response = client.get(
-        occurrence_list(project, deployment=deployment.pk, session=session.pk, taxon=moth.pk)
+        occurrence_list_url(project, deployment=deployment.pk, session=session.pk, taxon=moth.pk)
     )
     assert f'<option value="{deployment.pk}" selected>' in response.text
     assert f'<option value="{session.pk}" selected>' in response.text
     assert f'<option value="{moth.pk}" selected>' in response.text
-    response = client.get(occurrence_list(project, session="none"))
+    response = client.get(occurrence_list_url(project, session="none"))
     assert '<option value="none" selected>No session</option>' in response.text
 
 
@@ -391,7 +372,7 @@ def test_filter_values_are_plain_ids_even_above_a_thousand(client, member, proje
     # Thousand separators in option values would break the filter once ids pass 999.
     Deployment.objects.create(pk=12_345, project=project, name="Station L")
     client.force_login(member)
-    response = client.get(occurrence_list(project))
+    response = client.get(occurrence_list_url(project))
     assert '<option value="12345">Station L</option>' in response.text
 
 
@@ -399,11 +380,13 @@ def test_occurrence_pagination_keeps_the_filters(client, member, project, deploy
     make_occurrences(deployment, 51)
     make_occurrences(deployment, 5, event=session)
     client.force_login(member)
-    response = client.get(occurrence_list(project, deployment=deployment.pk, session="none"))
+    response = client.get(occurrence_list_url(project, deployment=deployment.pk, session="none"))
     assert "51 occurrences" in response.text
     next_link = f'?deployment={deployment.pk}&amp;session=none&amp;page=2"'
     assert next_link in response.text
-    second = client.get(occurrence_list(project, deployment=deployment.pk, session="none", page=2))
+    second = client.get(
+        occurrence_list_url(project, deployment=deployment.pk, session="none", page=2)
+    )
     assert len(second.context["occurrences"].object_list) == 1
 
 
@@ -428,7 +411,7 @@ def test_invalid_occurrence_filters_are_ignored_and_reported(
         "unused": unused_taxon.pk,
     }.get(value, value)
     client.force_login(member)
-    response = client.get(occurrence_list(project, **{param: value}))
+    response = client.get(occurrence_list_url(project, **{param: value}))
     assert response.status_code == 200
     assert "so that filter is ignored" in response.text
     assert response.context["occurrences"].paginator.count == 9
@@ -436,7 +419,7 @@ def test_invalid_occurrence_filters_are_ignored_and_reported(
 
 def test_an_invalid_filter_leaves_the_valid_ones_applied(client, member, project, occurrence_data):
     client.force_login(member)
-    response = client.get(occurrence_list(project, deployment="abc", session="none"))
+    response = client.get(occurrence_list_url(project, deployment="abc", session="none"))
     assert "so that filter is ignored" in response.text
     assert response.context["occurrences"].paginator.count == 7
 
@@ -446,13 +429,15 @@ def test_occurrence_list_query_count_does_not_grow_with_rows(
     client, member, project, deployment, django_assert_max_num_queries, count
 ):
     taxon = Taxon.objects.create(name="Noctua pronuba")
-    sessions = [make_session(deployment, NIGHT + timedelta(days=day)) for day in range(count)]
+    sessions = [make_session(deployment, START + timedelta(days=day)) for day in range(count)]
     for index, session in enumerate(sessions):
         make_occurrences(deployment, 1, event=session if index % 2 else None, determination=taxon)
     client.force_login(member)
-    client.get(occurrence_list(project))  # warm the session and user lookups alike
+    client.get(occurrence_list_url(project))  # warm the session and user lookups alike
     with django_assert_max_num_queries(12):
-        response = client.get(occurrence_list(project, deployment=deployment.pk, taxon=taxon.pk))
+        response = client.get(
+            occurrence_list_url(project, deployment=deployment.pk, taxon=taxon.pk)
+        )
     assert response.context["occurrences"].paginator.count == count
 
 
@@ -552,9 +537,9 @@ def test_a_big_occurrence_list_takes_its_size_from_stored_counts(
     client.force_login(member)
 
     with CaptureQueriesContext(connection) as queries:
-        big = client.get(occurrence_list(project)).text
+        big = client.get(occurrence_list_url(project)).text
     Deployment.objects.filter(pk=deployment.pk).update(occurrences_count=0)
-    small = client.get(occurrence_list(project)).text
+    small = client.get(occurrence_list_url(project)).text
 
     assert "20,000 occurrences" in big
     assert not any("COUNT(*)" in query["sql"] for query in queries.captured_queries)

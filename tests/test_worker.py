@@ -15,10 +15,10 @@ from monitoring.models import Deployment, Event, SourceImage
 from monitoring.tasks import refresh_deployment_counts
 from tests.worker_process import CeleryWorker, database_url_for
 
-START = datetime(2024, 6, 1, 22, 0, tzinfo=UTC)
+FIRST_CAPTURE = datetime(2024, 6, 1, 22, 0, tzinfo=UTC)
 
 
-def add_captures(deployment: Deployment) -> None:
+def add_captures_with_stale_counts(deployment: Deployment) -> None:
     """Three captures: one in a session, one ungrouped, one without a timestamp.
 
     Bulk-created, so the deployment's stored counts are left stale, as after a raw sync.
@@ -26,9 +26,9 @@ def add_captures(deployment: Deployment) -> None:
     event = Event.objects.create(
         deployment=deployment,
         project=deployment.project,
-        group_by=START.isoformat(),
-        start=START,
-        end=START,
+        group_by=FIRST_CAPTURE.isoformat(),
+        start=FIRST_CAPTURE,
+        end=FIRST_CAPTURE,
     )
     SourceImage.objects.bulk_create(
         [
@@ -36,13 +36,13 @@ def add_captures(deployment: Deployment) -> None:
                 deployment=deployment,
                 project=deployment.project,
                 event=event,
-                timestamp=START,
+                timestamp=FIRST_CAPTURE,
                 path="a.jpg",
             ),
             SourceImage(
                 deployment=deployment,
                 project=deployment.project,
-                timestamp=START + timedelta(minutes=5),
+                timestamp=FIRST_CAPTURE + timedelta(minutes=5),
                 path="b.jpg",
             ),
             SourceImage(deployment=deployment, project=deployment.project, path="c.jpg"),
@@ -56,12 +56,12 @@ def assert_counts_refreshed(deployment: Deployment) -> None:
     assert deployment.events_count == 1
     assert deployment.source_images_without_event_count == 1
     assert deployment.source_images_without_timestamp_count == 1
-    assert deployment.first_capture_timestamp == START
+    assert deployment.first_capture_timestamp == FIRST_CAPTURE
     assert deployment.calculated_fields_updated_at is not None
 
 
 def test_task_refreshes_stored_counts(deployment: Deployment) -> None:
-    add_captures(deployment)
+    add_captures_with_stale_counts(deployment)
 
     refresh_deployment_counts(deployment.pk)
 
@@ -124,9 +124,8 @@ def test_database_url_for_sqlite_and_postgresql() -> None:
         database_url_for({"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
 
 
-@pytest.mark.worker
 def test_worker_process_refreshes_counts(live_worker: CeleryWorker, deployment: Deployment) -> None:
-    add_captures(deployment)
+    add_captures_with_stale_counts(deployment)
     assert Deployment.objects.get(pk=deployment.pk).captures_count == 0
 
     refresh_deployment_counts.delay(deployment.pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,10 @@ from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.test import Client
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
+
+from monitoring.models import Deployment
+from tests.factories import add_nights
 
 # Playwright's sync API runs an event loop in the test's thread, and Django refuses ORM
 # calls from a thread with a running loop. Tests here create their data with the ORM
@@ -21,6 +25,8 @@ CHROMIUM = "/usr/bin/chromium"
 # Longest wait for anything a page should show: generous for a loaded CI machine, and
 # never a fixed sleep.
 TIMEOUT_MS = 10_000
+# Longest wait for a job a worker runs to end: it starts a process and regroups.
+JOB_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +59,22 @@ def page(page: Page) -> Page:
     # need in TIMEOUT_MS is broken, and the test should say so sooner.
     page.set_default_timeout(TIMEOUT_MS)
     return page
+
+
+@pytest.fixture
+def no_js_page(browser: Browser) -> Iterator[Page]:
+    """A page in a browser context with JavaScript turned off: htmx never runs."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def three_ungrouped_nights(deployment: Deployment) -> Deployment:
+    """Two grouped nights, then three nights (18 captures) synced without grouping."""
+    return add_nights(deployment, grouped=2, ungrouped=3)
 
 
 def wait_for_htmx(page: Page, timeout: float = TIMEOUT_MS) -> None:

@@ -12,12 +12,15 @@ from playwright.sync_api import Page, expect
 from jobs.models import Job, JobStatus
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment, Project
-from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
-from tests.test_grouping import add_captures, nights
-from tests.test_job_views import make_job
+from tests.e2e.conftest import (
+    JOB_TIMEOUT_MS,
+    assert_no_axe_violations,
+    sign_in_with_cookie,
+    wait_for_htmx,
+)
+from tests.factories import add_captures, add_nights, make_job, nights
 from tests.worker_process import CeleryWorker
 
-JOB_TIMEOUT_MS = 30_000
 PHONE = {"width": 390, "height": 844}
 
 
@@ -36,15 +39,11 @@ def rollup_heading(page: Page):
     return page.locator("#rollup-heading")
 
 
-@pytest.mark.worker
 def test_the_rollup_heading_and_table_follow_a_regroup_without_a_reload(
     live_worker: CeleryWorker, page: Page, live_server, project: Project, deployment, manager
 ) -> None:
-    add_captures(deployment, nights(0, 3))  # Station A: 18 ungrouped
-    deployment.update_calculated_fields()
-    other = Deployment.objects.create(project=project, name="Station B")
-    add_captures(other, nights(0, 2))  # 12 ungrouped
-    other.update_calculated_fields()
+    add_nights(deployment, ungrouped=3)  # Station A: 18 ungrouped
+    add_nights(Deployment.objects.create(project=project, name="Station B"), ungrouped=2)  # 12
     grouped = Deployment.objects.create(project=project, name="Station C")
     add_captures(grouped, nights(0, 1))
     regroup_deployment(grouped)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
 from django.contrib.sessions.models import Session
 from playwright.sync_api import Page, Route, expect
 
-from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
-from tests.test_grouping import add_captures, nights
+from tests.e2e.conftest import (
+    JOB_TIMEOUT_MS,
+    assert_no_axe_violations,
+    sign_in_with_cookie,
+    wait_for_htmx,
+)
+from tests.factories import PASSWORD
 from tests.worker_process import CeleryWorker
-
-
-@pytest.fixture
-def ungrouped(deployment: Deployment) -> Deployment:
-    add_captures(deployment, nights(0, 2))
-    regroup_deployment(deployment)
-    add_captures(deployment, nights(2, 3))
-    deployment.update_calculated_fields()
-    return deployment
 
 
 def open_card(page: Page, live_server_url: str, deployment: Deployment):
@@ -35,15 +28,15 @@ def regroup_url(deployment: Deployment) -> str:
 
 
 def test_a_server_error_is_reported_next_to_the_button_which_works_again(
-    page: Page, live_server, live_worker: CeleryWorker, manager, ungrouped: Deployment
+    page: Page, live_server, live_worker: CeleryWorker, manager, three_ungrouped_nights: Deployment
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    card = open_card(page, live_server.url, ungrouped)
+    card = open_card(page, live_server.url, three_ungrouped_nights)
 
     def answer_500(route: Route) -> None:
         route.fulfill(status=500, body="<h1>Server Error</h1>", content_type="text/html")
 
-    page.route(regroup_url(ungrouped), answer_500)
+    page.route(regroup_url(three_ungrouped_nights), answer_500)
     button = card.get_by_role("button", name="Regroup")
     button.click()
 
@@ -52,21 +45,21 @@ def test_a_server_error_is_reported_next_to_the_button_which_works_again(
     expect(button).to_be_enabled()
     expect(card).to_contain_text("18 captures aren't grouped")  # nothing swapped in
     assert_no_axe_violations(page)
-    assert not ungrouped.jobs.exists()
+    assert not three_ungrouped_nights.jobs.exists()
 
-    page.unroute(regroup_url(ungrouped))
+    page.unroute(regroup_url(three_ungrouped_nights))
     button.click()
-    expect(card).to_contain_text("All captures are grouped into sessions.", timeout=30_000)
+    expect(card).to_contain_text("All captures are grouped into sessions.", timeout=JOB_TIMEOUT_MS)
     expect(card.get_by_role("alert")).to_have_count(0)
 
 
 def test_a_lost_connection_is_reported_and_focus_follows_a_successful_swap(
-    page: Page, live_server, live_worker: CeleryWorker, manager, ungrouped: Deployment
+    page: Page, live_server, live_worker: CeleryWorker, manager, three_ungrouped_nights: Deployment
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    card = open_card(page, live_server.url, ungrouped)
+    card = open_card(page, live_server.url, three_ungrouped_nights)
 
-    page.route(regroup_url(ungrouped), lambda route: route.abort("connectionrefused"))
+    page.route(regroup_url(three_ungrouped_nights), lambda route: route.abort("connectionrefused"))
     button = card.get_by_role("button", name="Regroup")
     button.click()
     expect(card.get_by_role("alert")).to_contain_text(
@@ -74,22 +67,22 @@ def test_a_lost_connection_is_reported_and_focus_follows_a_successful_swap(
     )
     expect(button).to_be_enabled()
 
-    page.unroute(regroup_url(ungrouped))
+    page.unroute(regroup_url(three_ungrouped_nights))
     button.click()
     wait_for_htmx(page)
     # The new card's heading has the focus, not <body>.
     focused = page.evaluate(
-        f"document.activeElement.closest('#deployment-{ungrouped.pk}-card') !== null"
+        f"document.activeElement.closest('#deployment-{three_ungrouped_nights.pk}-card') !== null"
     )
     assert focused
-    expect(card).to_contain_text("All captures are grouped into sessions.", timeout=30_000)
+    expect(card).to_contain_text("All captures are grouped into sessions.", timeout=JOB_TIMEOUT_MS)
 
 
 def test_a_page_left_behind_by_signing_in_elsewhere_says_to_reload_it(
-    page: Page, live_server, manager, ungrouped: Deployment
+    page: Page, live_server, manager, three_ungrouped_nights: Deployment
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    card = open_card(page, live_server.url, ungrouped)
+    card = open_card(page, live_server.url, three_ungrouped_nights)
     # Signing in in another tab gives the browser a new CSRF cookie; this page's token is old.
     page.context.add_cookies([{"name": "csrftoken", "value": "x" * 32, "url": live_server.url}])
 
@@ -99,14 +92,14 @@ def test_a_page_left_behind_by_signing_in_elsewhere_says_to_reload_it(
         "Couldn't regroup: This page is out of date (perhaps you signed in or out in another "
         "tab): reload it and try again. (The server answered 403.)"
     )
-    assert not ungrouped.jobs.exists()
+    assert not three_ungrouped_nights.jobs.exists()
 
 
 def test_after_the_session_ends_a_click_leads_to_sign_in_and_back_to_the_page(
-    page: Page, live_server, manager, ungrouped: Deployment
+    page: Page, live_server, manager, three_ungrouped_nights: Deployment
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    card = open_card(page, live_server.url, ungrouped)
+    card = open_card(page, live_server.url, three_ungrouped_nights)
     Session.objects.all().delete()  # the session expired on the server
 
     card.get_by_role("button", name="Regroup").click()
@@ -114,12 +107,12 @@ def test_after_the_session_ends_a_click_leads_to_sign_in_and_back_to_the_page(
     # The whole sign-in page, not a sign-in form inside the card.
     expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     expect(page.locator(".site-header")).to_have_count(1)
-    assert not ungrouped.jobs.exists()
+    assert not three_ungrouped_nights.jobs.exists()
 
     page.get_by_label("Username").fill(manager.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
-    assert page.url == f"{live_server.url}{ungrouped.get_absolute_url()}"
+    expect(page.get_by_role("heading", name=three_ungrouped_nights.name, level=1)).to_be_visible()
+    assert page.url == f"{live_server.url}{three_ungrouped_nights.get_absolute_url()}"
     expect(card.get_by_role("button", name="Regroup")).to_be_visible()

@@ -14,22 +14,18 @@ from jobs.models import Job, JobStatus
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment
 from tests.e2e.conftest import assert_no_axe_violations, sign_in_with_cookie, wait_for_htmx
-from tests.e2e.test_ungrouped_flow import no_js_page  # noqa: F401 (a fixture)
-from tests.test_grouping import add_captures, nights
-from tests.test_job_views import make_job, regroup_progress
+from tests.factories import add_nights, make_job, regroup_progress
 
 
 @pytest.fixture
-def ungrouped(deployment: Deployment) -> Deployment:
-    add_captures(deployment, nights(0, 2))  # 12 captures, none grouped
-    deployment.update_calculated_fields()
-    return deployment
+def two_ungrouped_nights(deployment: Deployment) -> Deployment:
+    return add_nights(deployment, ungrouped=2)  # 12 captures, none grouped
 
 
 @pytest.fixture
-def queued(ungrouped: Deployment, manager) -> Job:
+def queued(two_ungrouped_nights: Deployment, manager) -> Job:
     """A regroup of `ungrouped` waiting for a worker (none runs in these tests)."""
-    return make_job(ungrouped, JobStatus.PENDING, progress={}, created_by=manager)
+    return make_job(two_ungrouped_nights, JobStatus.PENDING, progress={}, created_by=manager)
 
 
 def stage(done: int, status: str = "STARTED") -> dict:
@@ -41,12 +37,12 @@ def is_unchanged_poll(response: Response) -> bool:
 
 
 def test_the_card_polls_through_unchanged_answers_and_speaks_only_at_changes(
-    page: Page, live_server, ungrouped, queued, member
+    page: Page, live_server, two_ungrouped_nights, queued, member
 ) -> None:
     sign_in_with_cookie(page, live_server.url, member)
-    page.goto(f"{live_server.url}{ungrouped.get_absolute_url()}")
-    card = page.locator(f"#deployment-{ungrouped.pk}-card")
-    announcer = page.locator(f"#deployment-{ungrouped.pk}-card-announce")
+    page.goto(f"{live_server.url}{two_ungrouped_nights.get_absolute_url()}")
+    card = page.locator(f"#deployment-{two_ungrouped_nights.pk}-card")
+    announcer = page.locator(f"#deployment-{two_ungrouped_nights.pk}-card-announce")
     expect(card).to_contain_text("Waiting for a worker…")
 
     # Nothing changes while the job waits: polls are answered 204 and keep coming.
@@ -61,7 +57,7 @@ def test_the_card_polls_through_unchanged_answers_and_speaks_only_at_changes(
     expect(card.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "6")
     expect(announcer).to_have_text("Running: Group captures into sessions, 50% done.")
 
-    regroup_deployment(ungrouped)
+    regroup_deployment(two_ungrouped_nights)
     Job.objects.filter(pk=queued.pk).update(
         status=JobStatus.SUCCESS, progress=stage(12, "SUCCESS"), result={"captures_grouped": 12}
     )
@@ -75,7 +71,7 @@ def test_the_card_polls_through_unchanged_answers_and_speaks_only_at_changes(
 
 
 def test_without_javascript_the_job_page_reloads_until_the_job_ends(
-    no_js_page: Page,  # noqa: F811 (the fixture imported above)
+    no_js_page: Page,
     live_server,
     queued,
     member,

@@ -23,15 +23,10 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect
 
-from monitoring.grouping import regroup_deployment
-from monitoring.models import Deployment
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import TIMEOUT_MS, assert_no_axe_violations
+from tests.e2e.conftest import JOB_TIMEOUT_MS, TIMEOUT_MS, assert_no_axe_violations
+from tests.factories import PASSWORD
 from tests.production import BASE_DIR, procfile_command, production_environment
-from tests.test_grouping import add_captures, nights
 from tests.worker_process import CeleryWorker, database_url_for, poll_until
-
-JOB_TIMEOUT_MS = 30_000
 
 
 def free_port() -> int:
@@ -107,15 +102,6 @@ def behind_tls_proxy(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def ungrouped(deployment: Deployment) -> Deployment:
-    add_captures(deployment, nights(0, 2))
-    regroup_deployment(deployment)
-    add_captures(deployment, nights(2, 3))
-    deployment.update_calculated_fields()
-    return deployment
-
-
-@pytest.fixture
 def manager_with_a_production_hash(manager):
     """The manager, with their password hashed as production hashes it: the test process's
     quick hasher is not one the production web process accepts."""
@@ -125,16 +111,19 @@ def manager_with_a_production_hash(manager):
 
 
 def test_the_production_site_is_styled_runs_htmx_and_regroups_through_a_worker(
-    production_site: str, behind_tls_proxy: Page, manager_with_a_production_hash, ungrouped
+    production_site: str,
+    behind_tls_proxy: Page,
+    manager_with_a_production_hash,
+    three_ungrouped_nights,
 ) -> None:
     page = behind_tls_proxy
     manager = manager_with_a_production_hash
-    page.goto(f"{production_site}/accounts/login/?next={ungrouped.get_absolute_url()}")
+    page.goto(f"{production_site}/accounts/login/?next={three_ungrouped_nights.get_absolute_url()}")
     assert_no_axe_violations(page)
     page.get_by_label("Username").fill(manager.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=three_ungrouped_nights.name, level=1)).to_be_visible()
 
     # The stylesheet and htmx come from the web process itself, under hashed names.
     stylesheet = page.locator("link[rel=stylesheet]").get_attribute("href")
@@ -146,16 +135,18 @@ def test_the_production_site_is_styled_runs_htmx_and_regroups_through_a_worker(
     assert page.evaluate("typeof window.htmx") == "object"
     assert_no_axe_violations(page)
 
-    card = page.locator(f"#deployment-{ungrouped.pk}-card")
+    card = page.locator(f"#deployment-{three_ungrouped_nights.pk}-card")
     expect(card).to_contain_text("18 captures aren't grouped into a session.")
     card.get_by_role("button", name="Regroup").click()
     expect(card).to_contain_text("All captures are grouped into sessions.", timeout=JOB_TIMEOUT_MS)
-    assert page.url.endswith(ungrouped.get_absolute_url())  # htmx swapped, no page load
-    ungrouped.refresh_from_db()
-    assert ungrouped.source_images_without_event_count == 0
+    assert page.url.endswith(
+        three_ungrouped_nights.get_absolute_url()
+    )  # htmx swapped, no page load
+    three_ungrouped_nights.refresh_from_db()
+    assert three_ungrouped_nights.source_images_without_event_count == 0
 
     page.reload()
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=three_ungrouped_nights.name, level=1)).to_be_visible()
     expect(card).to_have_count(0)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from monitoring.models import Deployment
-from tests.conftest import PASSWORD
 from tests.e2e.conftest import TIMEOUT_MS
+from tests.factories import PASSWORD
 
 
 def test_manager_signs_in_and_opens_a_private_deployment(

@@ -15,19 +15,14 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from jobs.models import Job, JobStatus
-from monitoring.grouping import regroup_deployment
 from monitoring.locks import deployment_lock
 from monitoring.models import Deployment, Detection, Occurrence, SourceImage, Taxon
-from tests.conftest import PASSWORD
-from tests.e2e.conftest import TIMEOUT_MS, sign_in_with_cookie, wait_for_htmx
-from tests.test_grouping import add_captures, nights
+from tests.e2e.conftest import JOB_TIMEOUT_MS, sign_in_with_cookie, wait_for_htmx
+from tests.factories import PASSWORD, add_captures, add_nights, nights
 from tests.worker_process import CeleryWorker
-
-# The slowest job here takes about 7 s; the rest is for a loaded machine.
-JOB_TIMEOUT_MS = 30_000
 
 # One capture a night and, in `slow_regroup`, one night per chunk: 1,200 small chunks, each
 # its own transaction and progress save, so the regroup runs for a few seconds (about 4 s
@@ -49,24 +44,11 @@ def slow_regroup(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ungrouped(deployment: Deployment) -> Deployment:
+def many_ungrouped_nights(deployment: Deployment) -> Deployment:
     """Two grouped nights, then 1,200 nights synced without grouping."""
-    add_captures(deployment, nights(0, GROUPED_NIGHTS, per_night=PER_NIGHT))
-    regroup_deployment(deployment)
-    add_captures(deployment, nights(GROUPED_NIGHTS, UNGROUPED_NIGHTS, per_night=PER_NIGHT))
-    deployment.update_calculated_fields()
+    add_nights(deployment, grouped=GROUPED_NIGHTS, ungrouped=UNGROUPED_NIGHTS, per_night=PER_NIGHT)
     assert deployment.source_images_without_event_count == UNGROUPED
     return deployment
-
-
-@pytest.fixture
-def no_js_page(browser: Browser) -> Iterator[Page]:
-    """A page in a browser context with JavaScript turned off: htmx never runs."""
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
 
 
 # --- Helpers ----------------------------------------------------------------------------
@@ -151,11 +133,10 @@ def regroup_lock_held_elsewhere(deployment: Deployment) -> Iterator[None]:
 # --- Tests ------------------------------------------------------------------------------
 
 
-@pytest.mark.worker
 def test_a_manager_regroups_from_the_card_and_follows_the_job_to_its_log(
-    slow_regroup, live_worker: CeleryWorker, page: Page, live_server, ungrouped, manager
+    slow_regroup, live_worker: CeleryWorker, page: Page, live_server, many_ungrouped_nights, manager
 ) -> None:
-    project_id = ungrouped.project_id
+    project_id = many_ungrouped_nights.project_id
     # Signed in with the real form once; the other tests use the session cookie.
     page.goto(f"{live_server.url}/accounts/login/")
     page.locator("input[name='username']").fill(manager.username)
@@ -168,10 +149,12 @@ def test_a_manager_regroups_from_the_card_and_follows_the_job_to_its_log(
     expect(page.locator("#rollup-heading")).to_have_text(
         "1 of 1 deployment has 1,200 captures that aren't grouped into sessions."
     )
-    expect(page.locator(f"#rollup-deployment-{ungrouped.pk}")).to_contain_text("1,200 captures")
+    expect(page.locator(f"#rollup-deployment-{many_ungrouped_nights.pk}")).to_contain_text(
+        "1,200 captures"
+    )
 
-    open_deployment(page, live_server.url, ungrouped)
-    card = card_of(page, ungrouped)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
+    card = card_of(page, many_ungrouped_nights)
     expect(card.get_by_role("heading", level=2)).to_have_text(
         f"{needs_action_title('1,200')} Click Regroup to fix."
     )
@@ -183,7 +166,7 @@ def test_a_manager_regroups_from_the_card_and_follows_the_job_to_its_log(
     expect(card.get_by_role("heading", name="Grouping captures into sessions…")).to_be_visible()
     bar = card.get_by_role("progressbar")
     expect(bar).to_have_attribute("aria-valuemax", "1200")
-    wait_for_bar_to_move(page, ungrouped)
+    wait_for_bar_to_move(page, many_ungrouped_nights)
     expect(card.get_by_role("link", name="Follow the job and its log")).to_be_visible()
 
     # Done: the card swaps itself to its last state, and the counts are refreshed with it.
@@ -198,7 +181,7 @@ def test_a_manager_regroups_from_the_card_and_follows_the_job_to_its_log(
     assert job.status == JobStatus.SUCCESS
 
     page.reload()
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=many_ungrouped_nights.name, level=1)).to_be_visible()
     expect(card).to_have_count(0)
     expect(stat(page, "Captures without a session")).to_have_text("0")
 
@@ -231,19 +214,23 @@ def test_a_manager_regroups_from_the_card_and_follows_the_job_to_its_log(
     expect(log.filter(has_text=re.compile(r"^Finished\.$"))).to_have_count(1)
 
 
-@pytest.mark.worker
 def test_the_occurrence_banner_names_the_deployment_until_it_is_regrouped(
-    live_worker: CeleryWorker, page: Page, live_server, ungrouped, project, manager
+    live_worker: CeleryWorker, page: Page, live_server, many_ungrouped_nights, project, manager
 ) -> None:
     moth = Taxon.objects.create(name="Noctua pronuba")
-    captures = list(SourceImage.objects.filter(deployment=ungrouped).order_by("timestamp"))
+    captures = list(
+        SourceImage.objects.filter(deployment=many_ungrouped_nights).order_by("timestamp")
+    )
     # One occurrence on a grouped night, two on ungrouped nights.
     for capture in (captures[0], captures[-4], captures[-1]):
         occurrence = Occurrence.objects.create(
-            project=project, deployment=ungrouped, event=capture.event, determination=moth
+            project=project,
+            deployment=many_ungrouped_nights,
+            event=capture.event,
+            determination=moth,
         )
         Detection.objects.create(source_image=capture, occurrence=occurrence)
-    ungrouped.update_calculated_fields()
+    many_ungrouped_nights.update_calculated_fields()
     sign_in_with_cookie(page, live_server.url, manager)
     occurrences_url = f"{live_server.url}/projects/{project.pk}/occurrences/"
 
@@ -257,8 +244,8 @@ def test_the_occurrence_banner_names_the_deployment_until_it_is_regrouped(
     expect(page.locator("tbody tr", has_text="No session")).to_have_count(2)
 
     banner.get_by_role("link", name="Station A").click()
-    expect(page).to_have_url(f"{live_server.url}{ungrouped.get_absolute_url()}")
-    card = card_of(page, ungrouped)
+    expect(page).to_have_url(f"{live_server.url}{many_ungrouped_nights.get_absolute_url()}")
+    card = card_of(page, many_ungrouped_nights)
     card.get_by_role("button", name="Regroup", exact=True).click()
     expect(
         card.get_by_role("heading", name="All captures are grouped into sessions.")
@@ -271,11 +258,11 @@ def test_the_occurrence_banner_names_the_deployment_until_it_is_regrouped(
 
 
 def test_dismiss_leaves_a_line_whose_show_brings_the_card_back_and_more_captures_do_too(
-    page: Page, live_server, ungrouped, manager
+    page: Page, live_server, many_ungrouped_nights, manager
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    open_deployment(page, live_server.url, ungrouped)
-    card = card_of(page, ungrouped)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
+    card = card_of(page, many_ungrouped_nights)
     expect(card.get_by_role("heading", level=2)).to_contain_text(needs_action_title("1,200"))
 
     card.get_by_role("button", name="Dismiss").click()
@@ -292,30 +279,29 @@ def test_dismiss_leaves_a_line_whose_show_brings_the_card_back_and_more_captures
     expect(card.get_by_role("button", name="Show")).to_be_visible()
     wait_for_htmx(page)
     page.reload()
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=many_ungrouped_nights.name, level=1)).to_be_visible()
     expect(card.get_by_role("heading")).to_have_count(0)
     expect(card).to_contain_text("1 hidden suggestion")
     expect(stat(page, "Captures without a session")).to_have_text("1,200")
 
     # A later sync brings 400 more ungrouped captures: the card is back, with the new number.
-    add_captures(ungrouped, nights(2000, 100, per_night=4))
-    ungrouped.update_calculated_fields()
+    add_captures(many_ungrouped_nights, nights(2000, 100, per_night=4))
+    many_ungrouped_nights.update_calculated_fields()
     page.reload()
     expect(card.get_by_role("heading", level=2)).to_contain_text(needs_action_title("1,600"))
     expect(card.get_by_role("button", name="Regroup", exact=True)).to_be_visible()
 
 
-@pytest.mark.worker
 def test_a_failed_regroup_offers_retry_and_the_retry_succeeds(
-    live_worker: CeleryWorker, page: Page, live_server, ungrouped, manager
+    live_worker: CeleryWorker, page: Page, live_server, many_ungrouped_nights, manager
 ) -> None:
     sign_in_with_cookie(page, live_server.url, manager)
-    open_deployment(page, live_server.url, ungrouped)
-    card = card_of(page, ungrouped)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
+    card = card_of(page, many_ungrouped_nights)
 
     # A regroup from elsewhere (the command line, say) holds the deployment: the job that
     # Regroup starts fails on the worker, for real.
-    with regroup_lock_held_elsewhere(ungrouped):
+    with regroup_lock_held_elsewhere(many_ungrouped_nights):
         card.get_by_role("button", name="Regroup", exact=True).click()
         alert = card.get_by_role("alert")
         expect(alert).to_contain_text(
@@ -340,16 +326,16 @@ def test_a_failed_regroup_offers_retry_and_the_retry_succeeds(
     assert Job.objects.count() == 1  # a retry is a new run of the same job
 
     page.reload()
-    expect(page.get_by_role("heading", name=ungrouped.name, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=many_ungrouped_nights.name, level=1)).to_be_visible()
     expect(card).to_have_count(0)
 
 
 def test_a_member_sees_the_message_but_no_regroup_button(
-    page: Page, live_server, ungrouped, manager, member
+    page: Page, live_server, many_ungrouped_nights, manager, member
 ) -> None:
     sign_in_with_cookie(page, live_server.url, member)
-    open_deployment(page, live_server.url, ungrouped)
-    card = card_of(page, ungrouped)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
+    card = card_of(page, many_ungrouped_nights)
 
     expect(card.get_by_role("heading", level=2)).to_have_text(needs_action_title("1,200"))
     expect(card).to_contain_text("A project manager can regroup them: manager.")
@@ -357,23 +343,24 @@ def test_a_member_sees_the_message_but_no_regroup_button(
     expect(card.get_by_role("button", name="Retry")).to_have_count(0)
     expect(card).not_to_contain_text("Click Regroup")
 
-    page.goto(f"{live_server.url}/projects/{ungrouped.project_id}/")
-    rollup = page.locator(f"#rollup-deployment-{ungrouped.pk}")
+    page.goto(f"{live_server.url}/projects/{many_ungrouped_nights.project_id}/")
+    rollup = page.locator(f"#rollup-deployment-{many_ungrouped_nights.pk}")
     expect(rollup).to_contain_text("1,200 captures")
     expect(rollup.get_by_role("button", name="Regroup")).to_have_count(0)
 
 
-@pytest.mark.worker
 def test_regroup_works_without_javascript(
-    live_worker: CeleryWorker, no_js_page: Page, live_server, ungrouped, manager
+    live_worker: CeleryWorker, no_js_page: Page, live_server, many_ungrouped_nights, manager
 ) -> None:
     page = no_js_page
     sign_in_with_cookie(page, live_server.url, manager)
-    open_deployment(page, live_server.url, ungrouped)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
 
     # A plain form post, answered with a redirect to the job it started.
-    card_of(page, ungrouped).get_by_role("button", name="Regroup", exact=True).click()
-    expect(page).to_have_url(re.compile(rf"/projects/{ungrouped.project_id}/jobs/\d+/$"))
+    card_of(page, many_ungrouped_nights).get_by_role("button", name="Regroup", exact=True).click()
+    expect(page).to_have_url(
+        re.compile(rf"/projects/{many_ungrouped_nights.project_id}/jobs/\d+/$")
+    )
     job = Job.objects.get()
     assert page.url == f"{live_server.url}{job.get_absolute_url()}"
     expect(
@@ -386,6 +373,6 @@ def test_regroup_works_without_javascript(
     page.reload()
     expect(page.locator(".job-status .chip")).to_have_text("Succeeded")
 
-    open_deployment(page, live_server.url, ungrouped)
-    expect(card_of(page, ungrouped)).to_have_count(0)
+    open_deployment(page, live_server.url, many_ungrouped_nights)
+    expect(card_of(page, many_ungrouped_nights)).to_have_count(0)
     expect(stat(page, "Captures without a session")).to_have_text("0")
