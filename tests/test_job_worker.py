@@ -1,13 +1,17 @@
-"""Jobs through the configured broker and a real worker process, faults included."""
+"""Jobs through the configured broker and a real worker process, faults included.
+
+A test that acts mid-run (cancels, kills the worker) starts a worker whose job pauses
+after its first chunk until the test releases it: the job is mid-run for as long as the
+test needs, however fast the machine.
+"""
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,38 +21,28 @@ from jobs.runner import run_job
 from jobs.tasks import run_job as run_job_task
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment, Event, SourceImage, SourceImageCollection
-from tests.test_grouping import add_captures, nights
-from tests.worker_process import CeleryWorker, running_worker
-
-pytestmark = pytest.mark.worker
+from tests.factories import add_nights, job_status
+from tests.worker_process import CeleryWorker
 
 UNGROUPED = 600 * 6
 
 
 @pytest.fixture
-def slow_regroup(monkeypatch):
-    """One session a chunk and a save per chunk, so a test can act while the regroup runs.
+def chunks_of_100_nights(monkeypatch):
+    """Regroups write 100 nights (600 captures) a chunk: the 600 ungrouped nights take six,
+    so a job paused after its first has more to do.
 
-    Set in the environment before the worker starts, so the worker's settings read them.
+    Set in the environment before a worker starts, so the worker's settings read it.
     """
-    monkeypatch.setenv("REGROUP_CHUNK_CAPTURES", "1")
-    monkeypatch.setenv("JOBS_PROGRESS_SAVE_SECONDS", "0")
-    monkeypatch.setenv("JOBS_HEARTBEAT_SECONDS", "0.5")
+    monkeypatch.setenv("REGROUP_CHUNK_CAPTURES", "600")
 
 
 @pytest.fixture
 def big_night_block(deployment: Deployment) -> Deployment:
     """700 short nights, the first 100 grouped and the last 600 never grouped."""
-    add_captures(deployment, nights(0, 100))
-    regroup_deployment(deployment)
-    add_captures(deployment, nights(100, 600))
-    deployment.update_calculated_fields()
+    add_nights(deployment, grouped=100, ungrouped=600)
     assert deployment.source_images_without_event_count == UNGROUPED
     return deployment
-
-
-def job_status(job: Job) -> str:
-    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
 
 
 def done_so_far(job: Job) -> int:
@@ -104,15 +98,25 @@ def test_a_failing_job_ends_failed_with_the_error_in_its_log(live_worker, projec
     assert job.last_error().message == "The parameter 'size' must be a positive whole number."
 
 
+@pytest.fixture
+def paused_after_a_chunk(chunks_of_100_nights, start_worker) -> Iterator[CeleryWorker]:
+    """A live worker whose job pauses after its first chunk until the test releases it."""
+    with start_worker("worker", pause_after_chunk=1) as worker:
+        yield worker
+
+
 def test_cancel_mid_run_leaves_consistent_data_and_retry_completes(
-    slow_regroup, live_worker, big_night_block, manager
+    paused_after_a_chunk, big_night_block, manager
 ):
+    worker = paused_after_a_chunk
     before = grouped_sessions(big_night_block)
     job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
-    live_worker.wait_for(lambda: done_so_far(job) > 0, what="the regroup to make progress")
+    worker.wait_until_paused()
+    assert done_so_far(job) > 0
 
     actions.cancel_job(job, manager)
-    job = wait_until_final(live_worker, job)
+    worker.release()
+    job = wait_until_final(worker, job)
 
     assert job.status == JobStatus.REVOKED
     assert "Stopped at a safe point" in job.logs.last().message
@@ -125,7 +129,7 @@ def test_cancel_mid_run_leaves_consistent_data_and_retry_completes(
     assert big_night_block.source_images_without_event_count == UNGROUPED - stopped_at
 
     actions.retry_job(job, manager)
-    job = wait_until_final(live_worker, job)
+    job = wait_until_final(worker, job)
 
     assert job.status == JobStatus.SUCCESS
     big_night_block.refresh_from_db()
@@ -137,9 +141,7 @@ def twin(big_night_block: Deployment) -> Deployment:
     """Another deployment with the same captures and the same history, regrouped in one go
     without faults: what any regroup of the first must end with."""
     twin = Deployment.objects.create(project=big_night_block.project, name="Station A twin")
-    add_captures(twin, nights(0, 100))
-    regroup_deployment(twin)
-    add_captures(twin, nights(100, 600))
+    add_nights(twin, grouped=100, ungrouped=600)
     regroup_deployment(twin)
     twin.refresh_from_db()
     return twin
@@ -156,14 +158,11 @@ def sessions_by_time(deployment: Deployment) -> list[tuple]:
 
 
 def kill_mid_run(worker: CeleryWorker, job: Job, runs: int = 1) -> None:
-    """SIGKILL the worker once it is running the job's `runs`th run and has grouped some."""
-    worker.wait_for(
-        lambda: (
-            Job.objects.filter(pk=job.pk, attempts=runs, status=JobStatus.STARTED).exists()
-            and done_so_far(job) > 0
-        ),
-        what=f"run {runs} of the regroup to make progress",
-    )
+    """SIGKILL the worker (started with `pause_after_chunk`) while the job's `runs`th run
+    waits after grouping some."""
+    worker.wait_until_paused()
+    assert Job.objects.filter(pk=job.pk, attempts=runs, status=JobStatus.STARTED).exists()
+    assert done_so_far(job) > 0
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait(timeout=10)
     assert job_status(job) == JobStatus.STARTED
@@ -184,32 +183,25 @@ def runs_logged(job: Job) -> list[str]:
 
 @pytest.fixture
 def workers_see_the_dead(monkeypatch):
-    """Workers judge a run silent after 10 s: twenty missed beats, so a busy machine never
-    makes a live run look dead, and an hour-old beat is dead to them at once."""
+    """Workers beat every 0.5 s and judge a run silent after 10 s: twenty missed beats, so
+    a busy machine never makes a live run look dead, and an hour-old beat is dead to them
+    at once."""
+    monkeypatch.setenv("JOBS_HEARTBEAT_SECONDS", "0.5")
     monkeypatch.setenv("JOBS_STALE_AFTER_SECONDS", "10")
 
 
 def test_a_worker_killed_mid_regroup_is_recovered_with_no_one_acting(
-    slow_regroup,
-    workers_see_the_dead,
-    transactional_db,
-    big_night_block,
-    twin,
-    manager,
-    tmp_path: Path,
+    chunks_of_100_nights, workers_see_the_dead, start_worker, big_night_block, twin, manager
 ):
     before = grouped_sessions(big_night_block)
-    with running_worker(connection.settings_dict, tmp_path / "first") as worker:
+    with start_worker("first", pause_after_chunk=1) as worker:
         job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
         kill_mid_run(worker, job)
     killed_message = Job.objects.get(pk=job.pk).task_id
     after_crash = grouped_sessions(big_night_block)
     assert all(after_crash[pk] == event for pk, event in before.items() if event is not None)
 
-    with (
-        running_worker(connection.settings_dict, tmp_path / "second") as second,
-        running_worker(connection.settings_dict, tmp_path / "third") as third,
-    ):
+    with start_worker("second") as second, start_worker("third") as third:
         silent_for_long(job)
         # What beat does every JOBS_REAP_EVERY_SECONDS: the job is queued again (to the
         # third worker's queue, the one tasks go to now)...
@@ -239,22 +231,21 @@ def test_a_worker_killed_mid_regroup_is_recovered_with_no_one_acting(
 
 
 def test_a_job_whose_workers_keep_dying_ends_failed_with_retry_available(
-    slow_regroup,
+    chunks_of_100_nights,
     workers_see_the_dead,
-    transactional_db,
+    start_worker,
     big_night_block,
     manager,
     client,
     settings,
     monkeypatch,
-    tmp_path: Path,
 ):
     settings.JOBS_MAX_ATTEMPTS = 2
     monkeypatch.setenv("JOBS_MAX_ATTEMPTS", "2")
-    with running_worker(connection.settings_dict, tmp_path / "first") as worker:
+    with start_worker("first", pause_after_chunk=1) as worker:
         job, _ = actions.start(REGROUP_JOB, big_night_block, manager)
         kill_mid_run(worker, job)
-    with running_worker(connection.settings_dict, tmp_path / "second") as worker:
+    with start_worker("second", pause_after_chunk=1) as worker:
         silent_for_long(job)
         assert actions.reap_stale_jobs() == 1
         kill_mid_run(worker, job, runs=2)

@@ -12,7 +12,10 @@ sends can reach a demo worker that shares the broker.
 
 This module is also the worker's Celery app (`celery -A tests.worker_process`): it is the
 project's app with the run's queue made the default, so tasks the worker itself dispatches
-stay in the run too.
+stay in the run too. Being loaded by test workers only, it also holds their test-only
+gate: `running_worker(..., pause_after_chunk=N)` starts a worker whose jobs wait after
+their Nth chunk until the test releases them, so a test can act mid-run however fast the
+machine is.
 """
 
 from __future__ import annotations
@@ -40,8 +43,28 @@ __all__ = ["CeleryWorker", "app", "database_url_for", "poll_until", "running_wor
 BASE_DIR = Path(__file__).resolve().parent.parent
 QUEUE_ENV = "TEST_WORKER_QUEUE"
 READY_FILE_ENV = "TEST_WORKER_READY_FILE"
+PAUSE_AFTER_CHUNK_ENV = "TEST_WORKER_PAUSE_AFTER_CHUNK"
+GATE_DIR_ENV = "TEST_WORKER_GATE_DIR"
+# A test that never releases its gate must not hang the run: the job goes on after this.
+GATE_TIMEOUT = 120.0
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Two files in a worker's folder: `paused`, which the worker writes when its job waits,
+    and `released`, which the test writes to let it go on."""
+
+    folder: Path
+
+    @property
+    def paused(self) -> Path:
+        return self.folder / "paused"
+
+    @property
+    def released(self) -> Path:
+        return self.folder / "released"
 
 
 def route_app_to_queue(celery_app: Celery, queue: str) -> None:
@@ -60,11 +83,39 @@ if os.environ.get(QUEUE_ENV):
 
 @worker_ready.connect
 def _announce_ready(**kwargs: Any) -> None:
+    # Ready comes before the first task, and after Django is set up.
+    if os.environ.get(PAUSE_AFTER_CHUNK_ENV):
+        _pause_after_chunk(
+            int(os.environ[PAUSE_AFTER_CHUNK_ENV]), Gate(Path(os.environ[GATE_DIR_ENV]))
+        )
     # A file, rather than a line matched in the log, so readiness does not depend on the
     # log level or the wording of Celery's messages.
     ready_file = os.environ.get(READY_FILE_ENV)
     if ready_file:
         Path(ready_file).touch()
+
+
+def _pause_after_chunk(chunk: int, gate: Gate) -> None:
+    """Make a job stage that reports its `chunk`th chunk done wait there, its progress
+    saved, until the test releases the gate; once released, the gate stays open."""
+    from jobs.reporter import StageReporter
+
+    report = StageReporter.update
+
+    def update(self: StageReporter, done: int, total: int) -> None:
+        report(self, done, total)
+        if done == 0:  # the stage's first report, of nothing done, is its start
+            return
+        self.chunks_reported = getattr(self, "chunks_reported", 0) + 1
+        if self.chunks_reported != chunk or gate.released.exists():
+            return
+        self.reporter.save(force=True)  # what the test reads while the job waits
+        gate.paused.touch()
+        deadline = time.monotonic() + GATE_TIMEOUT
+        while not gate.released.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    StageReporter.update = update
 
 
 # --- In the test process ---------------------------------------------------------------
@@ -118,6 +169,7 @@ class CeleryWorker:
     queue: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    gate: Gate
 
     def log(self) -> str:
         """Everything the worker has written so far (stdout and stderr)."""
@@ -140,6 +192,15 @@ class CeleryWorker:
             return poll_until(checked, timeout=timeout, what=what)
         except TimeoutError as exc:
             raise AssertionError(f"{exc}\nWorker log:\n{self.log()}") from None
+
+    def wait_until_paused(self, timeout: float = 30.0) -> None:
+        """Wait until a job of this worker (started with `pause_after_chunk`) waits at the
+        gate, its progress saved."""
+        self.wait_for(self.gate.paused.exists, timeout=timeout, what="a job to pause")
+
+    def release(self) -> None:
+        """Let the paused job go on, and any later one pass the gate."""
+        self.gate.released.touch()
 
 
 def worker_command(queue: str) -> list[str]:
@@ -167,13 +228,16 @@ def running_worker(
     settings_dict: dict[str, Any],
     work_dir: Path,
     *,
+    pause_after_chunk: int | None = None,
     start_timeout: float = 60.0,
     stop_timeout: float = 15.0,
 ) -> Iterator[CeleryWorker]:
     """Start a worker on the database in `settings_dict`; yield it once it is ready.
 
-    `work_dir` holds the worker's log and ready file. The test process's tasks are routed
-    to the worker's own queue for the duration, then back to the default.
+    `work_dir` holds the worker's log, ready file and gate. The test process's tasks are
+    routed to the worker's own queue for the duration, then back to the default. With
+    `pause_after_chunk`, the first job stage to report that many chunks done waits until
+    `worker.release()` (see `CeleryWorker.wait_until_paused`).
     """
     from django.conf import settings
 
@@ -181,6 +245,7 @@ def running_worker(
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{queue}.log"
     ready_file = work_dir / f"{queue}.ready"
+    gate = Gate(work_dir)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
@@ -193,6 +258,8 @@ def running_worker(
         READY_FILE_ENV: str(ready_file),
         "PYTHONUNBUFFERED": "1",
     }
+    if pause_after_chunk is not None:
+        env |= {PAUSE_AFTER_CHUNK_ENV: str(pause_after_chunk), GATE_DIR_ENV: str(work_dir)}
     previous_default_queue = app.conf.task_default_queue
     route_app_to_queue(app, queue)
     process: subprocess.Popen[bytes] | None = None
@@ -206,11 +273,13 @@ def running_worker(
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        worker = CeleryWorker(queue=queue, process=process, log_path=log_path)
+        worker = CeleryWorker(queue=queue, process=process, log_path=log_path, gate=gate)
         worker.wait_for(ready_file.exists, timeout=start_timeout, what="the worker to be ready")
         yield worker
     finally:
         if process is not None:
+            # A job still paused would keep a warm shutdown waiting.
+            gate.released.touch()
             _stop(process, stop_timeout)
         _delete_run_queue(queue)
         route_app_to_queue(app, previous_default_queue)
