@@ -69,16 +69,23 @@ def count_capture_nights(deployment: Deployment) -> list[NightBar]:
     first, last = min(nights), max(nights)
     span = (last - first).days + 1
     per_bar = -(-span // MAX_BARS)
+    # Each night goes straight into its bar: the work follows the nights with captures, not
+    # the days between the first and the last (millennia, for a clock set to year 1).
+    totals = [[0, 0] for _ in range(-(-span // per_bar))]
+    for night in nights:
+        bar = totals[(night - first).days // per_bar]
+        bar[0] += grouped[night]
+        bar[1] += ungrouped[night]
     bars: list[NightBar] = []
-    for offset in range(0, span, per_bar):
-        start = first + timedelta(days=offset)
-        days = [start + timedelta(days=n) for n in range(min(per_bar, span - offset))]
+    for index, (grouped_total, ungrouped_total) in enumerate(totals):
+        start = first + timedelta(days=index * per_bar)
+        end = first + timedelta(days=min((index + 1) * per_bar, span) - 1)
         bars.append(
             NightBar(
-                first=days[0].isoformat(),
-                last=days[-1].isoformat(),
-                grouped=sum(grouped[day] for day in days),
-                ungrouped=sum(ungrouped[day] for day in days),
+                first=start.isoformat(),
+                last=end.isoformat(),
+                grouped=grouped_total,
+                ungrouped=ungrouped_total,
             )
         )
     return bars
