@@ -75,8 +75,11 @@ test: install chromium
 	$(call pytest_in_var_dir,$(PYTEST_ARGS))
 
 # Tests are marked `browser` and `worker` by tests/conftest.py; no Chromium needed.
+# The quick loop while editing: no browser (nor its plugin), no real worker, a tenth of the
+# property examples.
 test-fast: install
-	$(call pytest_in_var_dir,-m 'not browser and not worker' $(PYTEST_ARGS))
+	$(call pytest_in_var_dir,-m 'not browser and not worker' -p no:playwright --ignore=tests/e2e $(PYTEST_ARGS))
+test-fast: export QUICK_PROPERTIES = 1
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@ feed both them and the engine."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
@@ -10,6 +11,12 @@ from hypothesis import strategies as st
 DAY = timedelta(hours=24)
 MICROSECOND = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
+
+
+def examples(thorough: int) -> int:
+    """How many Hypothesis examples a property gets: all of them in `make test` (and CI), a
+    tenth in the quick loop, which sets QUICK_PROPERTIES (`make test-fast`)."""
+    return max(20, thorough // 10) if os.environ.get("QUICK_PROPERTIES") else thorough
 
 
 def reference_sessions(timestamps: list[datetime | None], gap_seconds: int) -> list[set[int]]:

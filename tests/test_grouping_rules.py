@@ -23,6 +23,7 @@ from tests.reference import (
     DAY,
     MICROSECOND,
     capture_timestamps,
+    examples,
     reference_sessions,
 )
 
@@ -62,7 +63,7 @@ def by_capture(timestamps: list[datetime | None]) -> list[Row]:
     return rows(timestamps, list(range(len(timestamps))))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(timestamps_and_gap())
 def test_drawing_matches_the_reference(case):
     timestamps, gap = case
@@ -81,7 +82,7 @@ def test_drawing_matches_the_reference(case):
     assert drawing.duplicate_timestamps == sum(dated.count(t) > 1 for t in set(dated))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     start=starts,
     gap=st.sampled_from([7200, 100_000]),
@@ -103,7 +104,7 @@ def test_continuous_streams_are_cut_24_hours_after_each_session_starts(
     assert all(session.end - session.start <= DAY for session in drawing.sessions)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(timestamps_and_gap())
 def test_the_rules_restart_at_every_gap_so_windows_between_gaps_draw_alone(case):
     """Drawing the rows on either side of any gap of at least the session gap, each alone,
@@ -186,7 +187,7 @@ def members(sessions: list[int | None]) -> dict[int, set[int]]:
     return grouped
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(deployments())
 def test_a_written_plan_gives_the_reference_keeps_ids_and_writes_only_changes(deployment):
     timestamps, gap, before, names, chunk_size = deployment
@@ -228,7 +229,7 @@ def test_a_written_plan_gives_the_reference_keeps_ids_and_writes_only_changes(de
     assert again.names_to_free == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     to_write=st.lists(st.integers(min_value=0, max_value=20), max_size=30),
     size=st.integers(min_value=1, max_value=40),
