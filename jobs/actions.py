@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -31,13 +32,18 @@ QUEUE_TRIES = 5
 
 
 def start(
-    job_type: str | JobType, target: Target, user: AbstractBaseUser | None
+    job_type: str | JobType,
+    target: Target,
+    user: AbstractBaseUser | None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[Job, bool]:
     """Queue a job of this type (or key) on `target`, or return the one already active.
 
-    Returns the job and whether it was created now. Raises NothingToDo, and queues
-    nothing, when the type's check finds a run would change nothing.
+    `params` are the job's options, kept on the job (its type reads them). Returns the job
+    and whether it was created now. Raises NothingToDo, and queues nothing, when the type's
+    check finds a run would change nothing.
     """
+    params = params or {}
     if isinstance(job_type, str):
         job_type = get_job_type(job_type)
     if not isinstance(target, job_type.target):
@@ -48,10 +54,11 @@ def start(
         active = same_work.active().first()
         if active is not None:
             return active, False
-        job_type.check_target(target)
+        job_type.check_target(target, params)
         job = Job(
             job_type_key=job_type.key,
             project=target.project,
+            params=params,
             created_by=user if user and user.is_authenticated else None,
             status=JobStatus.PENDING,
             task_id=str(uuid.uuid4()),
@@ -106,7 +113,7 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
         job.refresh_from_db()
         if not job.can_retry:
             return job, False
-        job_type.check_target(job.target)
+        job_type.check_target(job.target, job.params)
         try:
             with transaction.atomic():
                 queued = Job.objects.filter(

@@ -48,10 +48,10 @@ class JobType:
     run: Callable[[JobContext], dict[str, Any]]
     describe: Callable[[Job], str]
     # Asked before a start or retry queues a job; raises NothingToDo when a run on the
-    # target would change nothing. Takes the target.
-    check: Callable[[Any], None] | None = None
+    # target would change nothing. Takes the target and the job's params.
+    check: Callable[[Any, dict[str, Any]], None] | None = None
 
-    def check_target(self, target: Target) -> None:
-        """Raise NothingToDo if a run on `target` would change nothing."""
+    def check_target(self, target: Target, params: dict[str, Any]) -> None:
+        """Raise NothingToDo if a run on `target` with `params` would change nothing."""
         if self.check is not None:
-            self.check(target)
+            self.check(target, params)

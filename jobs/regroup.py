@@ -5,29 +5,46 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from monitoring.grouping import RegroupError, regroup_deployment
+from django.utils.translation import ngettext
+
+from monitoring.grouping import (
+    RegroupError,
+    RegroupMode,
+    RegroupSummary,
+    regroup_deployment,
+    ungrouped_captures,
+)
 from monitoring.locks import DeploymentBusy
-from monitoring.models import Deployment, SourceImage
+from monitoring.models import Deployment
 
 from .job_type import JobContext, JobError, JobStopped, JobType, NothingToDo
 from .models import REGROUP_JOB, Job, JobLog, JobStatus
 
 NOTHING_TO_REGROUP = "Nothing to regroup: every capture with a timestamp is in a session."
+# The job param that asks for a full regroup.
+FULL_PARAM = "full"
 
 
 def run(context: JobContext) -> dict[str, Any]:
     deployment = context.job.deployment
     if deployment is None:
         raise JobError("The deployment of this job no longer exists.")
+    full = asks_for_full(context.job.params)
     stage = context.progress.add_stage("regroup", "Group captures into sessions", "captures")
+    ungrouped = deployment.source_images_without_event_count
     context.log(
-        f"Regrouping {deployment}: {deployment.source_images_without_event_count:,} captures "
-        "without a session when the job was started."
+        ("Checking every night of " if full else "Regrouping ")
+        + f"{deployment}: "
+        + ngettext(
+            "{number} capture without a session when the job was started.",
+            "{number} captures without a session when the job was started.",
+            ungrouped,
+        ).format(number=f"{ungrouped:,}")
     )
     stage.start()
     try:
         summary = regroup_deployment(
-            deployment, progress=stage.update, should_stop=context.should_stop
+            deployment, full=full, progress=stage.update, should_stop=context.should_stop
         )
     except DeploymentBusy:
         raise JobError(
@@ -38,8 +55,11 @@ def run(context: JobContext) -> dict[str, Any]:
         raise JobError(str(error)) from None
     for warning in summary.warnings:
         context.log(warning, JobLog.Level.WARNING)
+    context.log(mode_line(summary))
     stage.set_stats(
         **{
+            "Mode": summary.mode.capitalize(),
+            "Captures read": summary.captures_read,
             "Captures grouped": summary.captures_grouped,
             "Sessions created": summary.sessions_created,
             "Sessions updated": summary.sessions_updated,
@@ -65,21 +85,41 @@ def run(context: JobContext) -> dict[str, Any]:
     return asdict(summary)
 
 
+def mode_line(summary: RegroupSummary) -> str:
+    """Which way the regroup ran and what it read, for the job's log."""
+    read = ngettext("{number} capture", "{number} captures", summary.captures_read).format(
+        number=f"{summary.captures_read:,}"
+    )
+    if summary.mode == RegroupMode.FULL:
+        return f"Full regroup, every night checked ({summary.full_because}): read {read}."
+    if not summary.captures_read and summary.wrote_nothing:
+        return (
+            "Incremental regroup: nothing had changed since the sessions were drawn, "
+            "so no capture was read."
+        )
+    return f"Incremental regroup: read {read}, around what changed since the sessions were drawn."
+
+
+def asks_for_full(params: dict[str, Any]) -> bool:
+    """Whether a regroup job redraws every night (its "Check every night" option)."""
+    return bool(params.get(FULL_PARAM))
+
+
 def describe(job: Job) -> str:
+    if asks_for_full(job.params):
+        return f"Check every night of {job.deployment}"
     return f"Regroup sessions of {job.deployment}"
 
 
-def require_ungrouped_captures(deployment: Deployment) -> None:
-    """Raise NothingToDo unless some capture with a timestamp has no session.
+def require_ungrouped_captures(deployment: Deployment, params: dict[str, Any]) -> None:
+    """Raise NothingToDo unless some capture with a timestamp has no session, or every night
+    is to be checked (which may always find something).
 
     Asks the captures themselves (the small index of captures without a session), not the
     stored count, which a raw sync leaves behind; if the stored count claims captures that
     are no longer there, it is brought up to date so the page says what is true.
     """
-    ungrouped = SourceImage.objects.filter(
-        deployment=deployment, event__isnull=True, timestamp__isnull=False
-    )
-    if ungrouped.exists():
+    if asks_for_full(params) or ungrouped_captures(deployment).exists():
         return
     if deployment.source_images_without_event_count:
         deployment.update_calculated_fields()

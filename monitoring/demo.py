@@ -161,7 +161,9 @@ def _empty(project: Project) -> None:
         Event.objects.filter(project=project).delete()
         deployments.exclude(name__in=[*SMALL_DEPLOYMENTS, BIG_DEPLOYMENT]).delete()
         # Empty now, and saying so: whatever followed their old numbers (a user's hidden
-        # card) ends with them.
+        # card) ends with them. Their sessions are gone, and with them the settings those
+        # were drawn under.
+        deployments.update(sessions_gap_seconds=None, sessions_rules_version=None)
         for deployment in deployments:
             deployment.update_calculated_fields()
 

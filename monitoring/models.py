@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -101,6 +101,18 @@ class Deployment(models.Model):
     )
     calculated_fields_updated_at = models.DateTimeField(null=True, blank=True)
 
+    # The settings its sessions were drawn under by the last regroup that finished (None:
+    # none has, or one that wrote was stopped or died since). While they match, a regroup
+    # redraws only around what changed since.
+    sessions_gap_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The session gap its sessions were last drawn under."
+    )
+    sessions_rules_version = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The version of the grouping rules its sessions were last drawn under.",
+    )
+
     class Meta:
         ordering = ["name", "pk"]
         indexes = [
@@ -117,37 +129,33 @@ class Deployment(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deployment-detail", args=[self.project_id, self.pk])
 
-    def update_calculated_fields(self, save: bool = True) -> bool:
+    def update_calculated_fields(self, save: bool = True, from_sessions: bool = False) -> bool:
         """Recount the stored numbers; save them if asked and if any changed.
 
         Returns whether any number changed, so a refresh that finds nothing new writes
         nothing (a second regroup must not write).
+
+        `from_sessions` takes the captures, detections and first and last capture from the
+        sessions' stored counts, adding those of the captures without a session: it reads
+        no capture that is in a session. That is exact when the sessions' counts are, as
+        after a regroup, which refreshes every session it changes.
         """
         before = [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
         before_ungrouped = self.source_images_without_event_count
-        captures = SourceImage.objects.filter(deployment=self).aggregate(
-            total=Count("pk"),
-            first=Min("timestamp"),
-            last=Max("timestamp"),
-            without_event=Count("pk", filter=Q(event__isnull=True, timestamp__isnull=False)),
-            without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
-        )
+        if from_sessions:
+            self._count_captures_from_sessions()
+        else:
+            self._count_captures()
         occurrences = Occurrence.objects.filter(deployment=self).aggregate(
             total=Count("pk"),
             taxa=Count("determination", distinct=True),
             without_event=Count("pk", filter=Q(event__isnull=True)),
         )
-        self.captures_count = captures["total"]
-        self.first_capture_timestamp = captures["first"]
-        self.last_capture_timestamp = captures["last"]
-        self.source_images_without_event_count = captures["without_event"]
-        self.source_images_without_timestamp_count = captures["without_timestamp"]
         self.events_count = Event.objects.filter(deployment=self).count()
         self.occurrences_count = occurrences["total"]
         self.taxa_count = occurrences["taxa"]
         self.occurrences_without_event_count = occurrences["without_event"]
         self.capture_nights = count_capture_nights(self)
-        self.detections_count = Detection.objects.filter(source_image__deployment=self).count()
         changed = before != [getattr(self, name) for name in CALCULATED_DEPLOYMENT_FIELDS]
         if changed or self.calculated_fields_updated_at is None:
             self.calculated_fields_updated_at = timezone.now()
@@ -158,6 +166,48 @@ class Deployment(models.Model):
                 if before_ungrouped != self.source_images_without_event_count:
                     ungrouped_count_changed.send(sender=Deployment, deployment=self)
         return changed
+
+    def _count_captures(self) -> None:
+        captures = SourceImage.objects.filter(deployment=self).aggregate(
+            total=Count("pk"),
+            first=Min("timestamp"),
+            last=Max("timestamp"),
+            without_event=Count("pk", filter=Q(event__isnull=True, timestamp__isnull=False)),
+            without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
+        )
+        self.captures_count = captures["total"]
+        self.first_capture_timestamp = captures["first"]
+        self.last_capture_timestamp = captures["last"]
+        self.source_images_without_event_count = captures["without_event"]
+        self.source_images_without_timestamp_count = captures["without_timestamp"]
+        self.detections_count = Detection.objects.filter(source_image__deployment=self).count()
+
+    def _count_captures_from_sessions(self) -> None:
+        sessions = Event.objects.filter(deployment=self, captures_count__gt=0).aggregate(
+            captures=Sum("captures_count"),
+            detections=Sum("detections_count"),
+            first=Min("start"),
+            last=Max("end"),
+        )
+        # After a regroup every capture without a timestamp is out of its session, so these
+        # are all in the small index of captures without a session.
+        loose = SourceImage.objects.filter(deployment=self, event__isnull=True)
+        counts = loose.aggregate(
+            total=Count("pk"),
+            first=Min("timestamp"),
+            last=Max("timestamp"),
+            without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
+        )
+        self.captures_count = (sessions["captures"] or 0) + counts["total"]
+        firsts = [moment for moment in (sessions["first"], counts["first"]) if moment]
+        lasts = [moment for moment in (sessions["last"], counts["last"]) if moment]
+        self.first_capture_timestamp = min(firsts, default=None)
+        self.last_capture_timestamp = max(lasts, default=None)
+        self.source_images_without_event_count = counts["total"] - counts["without_timestamp"]
+        self.source_images_without_timestamp_count = counts["without_timestamp"]
+        self.detections_count = (sessions["detections"] or 0) + Detection.objects.filter(
+            source_image__in=loose
+        ).count()
 
 
 CALCULATED_DEPLOYMENT_FIELDS = [
@@ -177,11 +227,14 @@ CALCULATED_DEPLOYMENT_FIELDS = [
 
 class EventQuerySet(models.QuerySet):
     def update_calculated_fields(self) -> int:
-        """Refresh the cached start, end and counts of these sessions; return how many.
+        """Refresh the cached start, end and counts of these sessions; return how many
+        changed.
 
         Per batch of sessions: three grouped queries (not three lookups per session) and
-        one bulk update. A session with no captures left keeps its old start and end (the
-        columns are required); it is then deleted by the regroup or still holds occurrences.
+        one bulk update of those whose numbers changed, so refreshing sessions that are
+        right writes nothing. A session with no captures left keeps its old start and end
+        (the columns are required); it is then deleted by the regroup or still holds
+        occurrences.
         """
         updated = 0
         events = list(self.order_by("pk"))
@@ -215,15 +268,24 @@ def _refresh_events(events: list[Event]) -> int:
         .order_by()
     )
     now = timezone.now()
+    changed = []
     for event in events:
         row = captures.get(event.pk)
-        if row:
-            event.start, event.end = row["first"], row["last"]
-        event.captures_count = row["n"] if row else 0
-        event.detections_count = detections.get(event.pk, 0)
-        event.occurrences_count = occurrences.get(event.pk, 0)
-        event.calculated_fields_updated_at = now
-    return Event.objects.bulk_update(events, CALCULATED_EVENT_FIELDS)
+        fresh = {
+            "start": row["first"] if row else event.start,
+            "end": row["last"] if row else event.end,
+            "captures_count": row["n"] if row else 0,
+            "detections_count": detections.get(event.pk, 0),
+            "occurrences_count": occurrences.get(event.pk, 0),
+        }
+        if event.calculated_fields_updated_at is None or any(
+            getattr(event, name) != value for name, value in fresh.items()
+        ):
+            for name, value in fresh.items():
+                setattr(event, name, value)
+            event.calculated_fields_updated_at = now
+            changed.append(event)
+    return Event.objects.bulk_update(changed, CALCULATED_EVENT_FIELDS) if changed else 0
 
 
 class Event(models.Model):
@@ -311,6 +373,13 @@ class SourceImage(models.Model):
                 fields=["deployment", "timestamp"],
                 condition=Q(event__isnull=True),
                 name="capture_without_event_idx",
+            ),
+            # Captures that lost their timestamp but not their session, which a regroup
+            # takes out: empty but for those, so finding there are none reads nothing.
+            models.Index(
+                fields=["deployment", "event"],
+                condition=Q(timestamp__isnull=True, event__isnull=False),
+                name="capture_undated_in_event_idx",
             ),
         ]
 

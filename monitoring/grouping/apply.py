@@ -1,31 +1,48 @@
 """Write a plan: in chunks of whole sessions, each one transaction, with progress reported
-and a stop check between chunks; then relink occurrences, delete empty sessions and
-recount, also after a stop, so what was done is consistent and a rerun completes it.
+and a stop check between chunks; then relink occurrences, delete empty sessions, refresh
+the sessions' and the deployment's counts once, also after a stop, so what was done is
+consistent and a rerun completes it.
+
+The deployment's recorded settings are forgotten before the first write and recorded
+again only when the plan is all written: a regroup that was stopped, or whose worker
+died, leaves sessions that an incremental regroup must not trust, so the next is full.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from ..models import Deployment, Event, Occurrence, SourceImage
 from .plan import Plan, sessioned_undated_captures
 from .relink import relink_occurrences
-from .rules import DrawnSession
+from .rules import RULES_VERSION, DrawnSession
 from .sql import commit_without_waiting_for_disk
 
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 
 
+class RegroupMode(StrEnum):
+    # Every dated capture read and redrawn: the verification path.
+    FULL = "full"
+    # Only the windows around what changed since the sessions were drawn.
+    INCREMENTAL = "incremental"
+
+
 @dataclass
 class RegroupSummary:
     deployment_id: int
     gap_seconds: int
+    mode: RegroupMode = RegroupMode.FULL
+    # Why a full regroup ran, for people ("" for an incremental one).
+    full_because: str = ""
+    captures_read: int = 0
     captures_to_group: int = 0
     captures_grouped: int = 0
     # Captures without a timestamp taken out of the session they were in.
@@ -34,6 +51,7 @@ class RegroupSummary:
     sessions_updated: int = 0
     sessions_deleted: int = 0
     sessions_total: int = 0
+    # Among the captures read.
     duplicate_timestamps: int = 0
     captures_without_timestamp: int = 0
     occurrences_relinked: int = 0
@@ -85,17 +103,24 @@ class _Writer:
         self.plan = plan
         self.summary = summary
         self.captures = SourceImage.objects.filter(deployment=deployment)
+        # Sessions whose captures or name this regroup changed.
         self.touched_sessions: set[int] = set()
+        # Sessions captures were moved into, and captures taken out of theirs: where the
+        # occurrences to relink have a detection.
+        self.moved_into: set[int] = set()
+        self.taken_out: list[int] = []
 
     def run(self, report: ProgressCallback, should_stop: StopCheck) -> None:
         plan, summary = self.plan, self.summary
         summary.duplicate_timestamps = plan.duplicate_timestamps
-        summary.captures_without_timestamp = plan.captures_without_timestamp
+        summary.captures_read = plan.captures_read
         summary.captures_to_group = plan.captures_to_group
         total = plan.captures_to_group + plan.undated_in_sessions
         done = 0
         report(done, total)
 
+        if plan.pending or plan.undated_in_sessions or plan.names_to_free:
+            self._forget_drawn_settings()
         self._free_names()
         if plan.undated_in_sessions:
             done += self._take_out_undated()
@@ -107,6 +132,11 @@ class _Writer:
             report(done, total)
         self._finish()
 
+    def _forget_drawn_settings(self) -> None:
+        """Until the plan is all written, the sessions are not what any settings draw."""
+        if self.deployment.sessions_gap_seconds is not None:
+            self._save_drawn_settings(None, None)
+
     def _free_names(self) -> None:
         with transaction.atomic():
             for event_id in self.plan.names_to_free:
@@ -115,10 +145,10 @@ class _Writer:
     def _take_out_undated(self) -> int:
         undated = sessioned_undated_captures(self.deployment)
         with transaction.atomic():
-            sessions = set(undated.values_list("event_id", flat=True))
+            rows = list(undated.values_list("pk", "event_id"))
             taken_out = undated.update(event=None)
-            Event.objects.filter(pk__in=sessions).update_calculated_fields()
-        self.touched_sessions |= sessions
+        self.taken_out = [pk for pk, _ in rows]
+        self.touched_sessions |= {event_id for _, event_id in rows}
         self.summary.undated_captures_taken_out = taken_out
         return taken_out
 
@@ -146,36 +176,70 @@ class _Writer:
 
             touched: set[int] = set()
             for session in chunk:
-                written += (
+                moved = (
                     self.captures.filter(timestamp__range=(session.start, session.end))
                     .exclude(event_id=session.event_id)
                     .update(event_id=session.event_id)
                 )
+                if moved:
+                    self.moved_into.add(session.event_id)
+                written += moved
                 if existing_names.get(session.event_id, session.group_by) != session.group_by:
                     Event.objects.filter(pk=session.event_id).update(group_by=session.group_by)
                 touched |= session.previous_sessions() | {session.event_id}
-            Event.objects.filter(pk__in=touched).update_calculated_fields()
         self.touched_sessions |= touched
         summary.captures_grouped += written
         return written
 
     def _finish(self) -> None:
-        """Relink occurrences, delete empty sessions, refresh the deployment's counts."""
-        summary = self.summary
+        """Relink occurrences, delete empty sessions, then refresh the counts of the sessions
+        and of the deployment, once; record the settings if the plan is all written.
+
+        A full regroup relinks every occurrence and refreshes every session, which also
+        mends what a run that died before its end left behind; an incremental one only
+        what it changed.
+        """
+        summary, deployment, full = self.summary, self.deployment, self.plan.full
+        # The captures this regroup put in another session.
+        moved = self.captures.filter(Q(event__in=self.moved_into) | Q(pk__in=self.taken_out))
         with transaction.atomic():
-            summary.occurrences_relinked, relinked_sessions = relink_occurrences(self.deployment)
-            Event.objects.filter(pk__in=relinked_sessions).update_calculated_fields()
+            summary.occurrences_relinked, relinked_sessions = relink_occurrences(
+                deployment, None if full else moved
+            )
         self.touched_sessions |= relinked_sessions
 
+        # Those it changed, and those it found in its windows: a session there may have
+        # lost captures to a bad sync, and no drawn session shares any of its captures.
+        sessions = Event.objects.filter(deployment=deployment)
+        if not full:
+            sessions = sessions.filter(pk__in=self.touched_sessions | self.plan.in_windows)
         with transaction.atomic():
-            empty = Event.objects.filter(deployment=self.deployment).filter(
+            empty = sessions.filter(
                 ~Exists(SourceImage.objects.filter(event=OuterRef("pk"))),
                 ~Exists(Occurrence.objects.filter(event=OuterRef("pk"))),
             )
             deleted = set(empty.values_list("pk", flat=True))
             Event.objects.filter(pk__in=deleted).delete()
+        sessions.exclude(pk__in=deleted).update_calculated_fields()
         summary.sessions_deleted = len(deleted)
         existing = set(self.plan.existing_names)
         summary.sessions_updated = len((self.touched_sessions & existing) - deleted)
-        self.deployment.update_calculated_fields(save=True)
-        summary.sessions_total = self.deployment.events_count
+
+        deployment.update_calculated_fields(save=True, from_sessions=not full)
+        summary.sessions_total = deployment.events_count
+        summary.captures_without_timestamp = deployment.source_images_without_timestamp_count
+        if not summary.stopped:
+            self._save_drawn_settings(summary.gap_seconds, RULES_VERSION)
+
+    def _save_drawn_settings(self, gap_seconds: int | None, rules_version: int | None) -> None:
+        deployment = self.deployment
+        if (deployment.sessions_gap_seconds, deployment.sessions_rules_version) == (
+            gap_seconds,
+            rules_version,
+        ):
+            return
+        deployment.sessions_gap_seconds = gap_seconds
+        deployment.sessions_rules_version = rules_version
+        Deployment.objects.filter(pk=deployment.pk).update(
+            sessions_gap_seconds=gap_seconds, sessions_rules_version=rules_version
+        )

@@ -1,41 +1,124 @@
 """What a regroup will write: the sessions the rules draw over the timestamps it reads,
 matched to the sessions that exist today.
 
+A full regroup reads every dated capture. An incremental one trusts that today's sessions
+are what the rules drew under the deployment's recorded settings, except where something
+changed since: captures without a session, and sessions holding captures without a
+timestamp. It reads only the windows around those (`windows_to_redraw`), each from where
+the rules restart to where the redrawn sessions meet today's again.
+
 A session keeps its id when its captures stay together (new sessions are matched to
 existing ones by the captures they share), so links to sessions survive a regroup, and
-only captures whose session changes are written. Matching and deciding what to write are
-pure; `read_plan` is the only part that reads the database.
+only captures whose session changes are written. Matching, the windows and deciding what
+to write are pure; `read_plan` and `read_changed_plan` read the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, expressions
+from django.db.models.functions import Lag, Lead
 
 from ..models import Deployment, Event, SourceImage
-from .rules import DrawnSession, draw_sessions
-from .sql import EpochMicroseconds, stream_rows
+from .rules import (
+    MICROSECONDS,
+    DrawnSession,
+    StopBefore,
+    draw_sessions,
+    from_epoch_microseconds,
+    to_epoch_microseconds,
+)
+from .sql import EpochMicroseconds, ends_of_runs, stream_rows
 
 
 @dataclass(frozen=True)
 class Window:
     """Capture timestamps a regroup reads and redraws, both ends included (None: open).
 
-    Each end must be where the rules start afresh, next to a gap of at least the session
-    gap (a 24-hour cut is not one: where it falls depends on what came before), so the
-    window alone draws the sessions a drawing of everything would.
+    `first` must be where the rules start afresh, after a gap of at least the session gap
+    (a 24-hour cut is not one: where it falls depends on what came before), so the window
+    alone draws the sessions a drawing of everything would. So must `last`, unless
+    `changed_until` is set: nothing after that moment has changed since today's sessions
+    were drawn, so the read ends before the first capture after it that starts both a
+    drawn session and, today, the session it is in. From there on the drawing is today's.
     """
 
     first: datetime | None = None
     last: datetime | None = None
+    changed_until: datetime | None = None
+
+    def stop_before(self, sessions: Mapping[int, Span]) -> StopBefore | None:
+        """Where the window's drawing may end, given today's sessions that hold captures:
+        before a capture after its last change that starts a session both in the drawing
+        and today (draw_sessions asks only of captures that start one in the drawing)."""
+        if self.changed_until is None:
+            return None
+        changed_until = to_epoch_microseconds(self.changed_until)
+
+        def starts_its_session_today(timestamp: int, event_id: int | None) -> bool:
+            span = sessions.get(event_id)
+            return timestamp > changed_until and span is not None and span.first == timestamp
+
+        return starts_its_session_today
 
 
-# What a regroup reads and redraws today: every dated capture.
+# What a full regroup reads and redraws: every dated capture.
 EVERYTHING = (Window(),)
+
+
+class Span(NamedTuple):
+    """First and last timestamp of something on the timeline, in microseconds."""
+
+    first: int
+    last: int
+
+
+def windows_to_redraw(
+    sessions: Iterable[Span], changes: Iterable[Span], gap_seconds: int
+) -> list[Window]:
+    """The windows an incremental regroup reads: around every change, none elsewhere.
+
+    `sessions` are today's sessions that hold captures (drawn by the rules under this gap,
+    so none spans a gap); `changes` are where something changed since: runs of captures
+    without a session, and the sessions holding captures without a timestamp. Every dated
+    capture lies in one of these spans, so where a span begins a gap or more after all
+    earlier ones end, the rules restart: each window begins there. It ends at the next
+    such place, or earlier where its redrawn sessions meet today's (`changed_until`).
+    Windows with none of today's sessions between them are read as one.
+    """
+    gap = gap_seconds * MICROSECONDS
+    sessions = list(sessions)
+    spans = sorted([(*span, False) for span in sessions] + [(*span, True) for span in changes])
+    # [first, last, changed_until]: stretches between places where the rules restart.
+    stretches: list[list] = []
+    for first, last, changed in spans:
+        if stretches and first - stretches[-1][1] < gap:
+            stretch = stretches[-1]
+            stretch[1] = max(stretch[1], last)
+        else:
+            stretch = [first, last, None]
+            stretches.append(stretch)
+        if changed:
+            stretch[2] = last if stretch[2] is None else max(stretch[2], last)
+    starts = sorted(span.first for span in sessions)
+    windows: list[list] = []
+    for stretch in stretches:
+        if stretch[2] is None:
+            continue
+        if windows:
+            later = bisect_right(starts, windows[-1][2])
+            if later == len(starts) or starts[later] >= stretch[0]:
+                windows[-1][1:] = stretch[1:]
+                continue
+        windows.append(stretch)
+    return [Window(*(from_epoch_microseconds(moment) for moment in window)) for window in windows]
 
 
 def match_existing_sessions(sessions: list[DrawnSession], existing_ids: Iterable[int]) -> None:
@@ -71,9 +154,14 @@ class Plan:
     # Every session of the deployment today: id -> group_by.
     existing_names: dict[int, str]
     duplicate_timestamps: int = 0
-    captures_without_timestamp: int = 0
     # Captures without a timestamp still in a session, to be taken out of it.
     undated_in_sessions: int = 0
+    # How it was read, not what it draws (plans are compared by what they draw): whether
+    # it redraws every dated capture or only windows around what changed, and then which
+    # of today's sessions are in those windows, the only ones besides those it writes to
+    # that it can leave empty.
+    full: bool = field(default=True, compare=False)
+    in_windows: set[int] = field(default_factory=set, compare=False)
     # Drawn sessions whose captures or name must be written.
     pending: list[DrawnSession] = field(init=False)
     # Existing sessions to rename first: group_by is unique per deployment, and another
@@ -100,6 +188,19 @@ class Plan:
     def captures_to_group(self) -> int:
         return sum(session.captures_to_write for session in self.pending)
 
+    @property
+    def captures_read(self) -> int:
+        return sum(session.captures for session in self.sessions)
+
+
+class _Today(NamedTuple):
+    """The deployment's sessions today, by id: names, stored start and end, and those of
+    the sessions that hold captures (where they are on the timeline)."""
+
+    names: dict[int, str]
+    extents: dict[int, Span]
+    spans: dict[int, Span]
+
 
 def read_plan(
     deployment: Deployment, gap_seconds: int, windows: Sequence[Window] = EVERYTHING
@@ -109,23 +210,42 @@ def read_plan(
     Reads (timestamp, session) of the windows' dated captures in time order and keeps only
     the drawn sessions in memory.
     """
-    captures = SourceImage.objects.filter(deployment=deployment)
-    sessions: list[DrawnSession] = []
-    duplicates = 0
-    with transaction.atomic():
-        for window in windows:
-            drawing = draw_sessions(stream_rows(_dated_rows(captures, window)), gap_seconds)
-            sessions += drawing.sessions
-            duplicates += drawing.duplicate_timestamps
-    return Plan(
-        sessions,
-        existing_names=dict(
-            Event.objects.filter(deployment=deployment).values_list("pk", "group_by")
-        ),
-        duplicate_timestamps=duplicates,
-        captures_without_timestamp=captures.filter(timestamp__isnull=True).count(),
+    return _draw(
+        deployment,
+        gap_seconds,
+        windows,
+        _read_today(deployment),
         undated_in_sessions=sessioned_undated_captures(deployment).count(),
+        full=windows == EVERYTHING,
     )
+
+
+def read_changed_plan(deployment: Deployment, gap_seconds: int) -> Plan | None:
+    """The plan of an incremental regroup: redraw the windows around what changed since
+    the deployment's sessions were drawn under `gap_seconds`; None if nothing did.
+
+    Finding out that nothing changed reads two indexes that are then empty, no capture.
+    """
+    ungrouped = _ungrouped_runs(deployment, gap_seconds)
+    undated = list(sessioned_undated_captures(deployment).values_list("event_id", flat=True))
+    if not ungrouped and not undated:
+        return None
+    today = _read_today(deployment)
+    # A capture that lost its timestamp left a place in its session that may have held the
+    # session together, so the whole session is redrawn. Its recorded start and end still
+    # bound where that capture was.
+    changes = ungrouped + [today.extents[event_id] for event_id in set(undated)]
+    windows = windows_to_redraw(today.spans.values(), changes, gap_seconds)
+    plan = _draw(
+        deployment, gap_seconds, windows, today, undated_in_sessions=len(undated), full=False
+    )
+    bounds = [(to_epoch_microseconds(w.first), to_epoch_microseconds(w.last)) for w in windows]
+    plan.in_windows = {
+        event_id
+        for event_id, span in today.spans.items()
+        if any(first <= span.last and span.first <= last for first, last in bounds)
+    }
+    return plan
 
 
 def sessioned_undated_captures(deployment: Deployment) -> QuerySet[SourceImage]:
@@ -133,6 +253,88 @@ def sessioned_undated_captures(deployment: Deployment) -> QuerySet[SourceImage]:
     return SourceImage.objects.filter(
         deployment=deployment, timestamp__isnull=True, event__isnull=False
     )
+
+
+def ungrouped_captures(deployment: Deployment) -> QuerySet[SourceImage]:
+    """Captures with a timestamp and no session: what a regroup groups."""
+    return SourceImage.objects.filter(
+        deployment=deployment, event__isnull=True, timestamp__isnull=False
+    )
+
+
+def _read_today(deployment: Deployment) -> _Today:
+    today = _Today({}, {}, {})
+    rows = Event.objects.filter(deployment=deployment).values_list(
+        "pk", "group_by", "start", "end", "captures_count"
+    )
+    for event_id, group_by, start, end, captures in rows:
+        today.names[event_id] = group_by
+        extent = Span(to_epoch_microseconds(start), to_epoch_microseconds(end))
+        today.extents[event_id] = extent
+        # A session left with occurrences and no captures keeps its old start and end:
+        # it is nowhere on the timeline.
+        if captures:
+            today.spans[event_id] = extent
+    return today
+
+
+def _draw(
+    deployment: Deployment,
+    gap_seconds: int,
+    windows: Sequence[Window],
+    today: _Today,
+    undated_in_sessions: int,
+    full: bool,
+) -> Plan:
+    captures = SourceImage.objects.filter(deployment=deployment)
+    sessions: list[DrawnSession] = []
+    duplicates = 0
+    with transaction.atomic():
+        for window in windows:
+            rows = stream_rows(_dated_rows(captures, window))
+            with closing(rows):
+                drawing = draw_sessions(rows, gap_seconds, window.stop_before(today.spans))
+            sessions += drawing.sessions
+            duplicates += drawing.duplicate_timestamps
+    return Plan(
+        sessions,
+        existing_names=today.names,
+        duplicate_timestamps=duplicates,
+        undated_in_sessions=undated_in_sessions,
+        full=full,
+    )
+
+
+def _ungrouped_runs(deployment: Deployment, gap_seconds: int) -> list[Span]:
+    """Runs of captures without a session, cut where two are a gap or more apart.
+
+    The database walks the small index of those captures and sends only each run's first
+    and last timestamp, not every capture.
+    """
+    gap = gap_seconds * MICROSECONDS
+    moment = EpochMicroseconds("timestamp")
+    # Captures sharing a timestamp in one order throughout, so that a run's first row
+    # comes out before its last.
+    in_time = {"order_by": [F("timestamp").asc(), F("pk").asc()]}
+    neighbours = (
+        ungrouped_captures(deployment)
+        .annotate(
+            capture=F("pk"),
+            moment=moment,
+            since_previous=moment - expressions.Window(Lag(moment), **in_time),
+            until_next=expressions.Window(Lead(moment), **in_time) - moment,
+        )
+        .order_by()
+        .values_list("capture", "moment", "since_previous", "until_next")
+    )
+    runs: list[Span] = []
+    first = 0
+    for moment, since_previous, until_next in ends_of_runs(neighbours, gap):
+        if since_previous is None or since_previous >= gap:
+            first = moment
+        if until_next is None or until_next >= gap:
+            runs.append(Span(first, moment))
+    return runs
 
 
 def _dated_rows(captures: QuerySet[SourceImage], window: Window) -> QuerySet:

@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
-from ..models import Deployment, Detection, Occurrence
+from ..models import Deployment, Detection, Occurrence, SourceImage
 from .sql import STREAM_ROWS
 
 RELINK_BATCH = 1_000
 
 
-def relink_occurrences(deployment: Deployment) -> tuple[int, set[int]]:
+def relink_occurrences(
+    deployment: Deployment, moved: QuerySet[SourceImage] | None = None
+) -> tuple[int, set[int]]:
     """Set each occurrence's session to that of its earliest detection's capture.
 
-    Returns how many occurrences changed and the sessions they left or joined. Reads each
-    occurrence's wanted session once (one correlated lookup per occurrence, by index) and
-    writes only the occurrences whose session differs, grouped by their new session.
+    With `moved`, only the occurrences with a detection on one of those captures (the ones
+    a regroup put in another session): no other occurrence's earliest detection changed
+    session. Returns how many occurrences changed and the sessions they left or joined.
+    Reads each occurrence's wanted session once (one correlated lookup per occurrence, by
+    index) and writes only the occurrences whose session differs, grouped by their new
+    session.
     """
+    detections = Detection.objects.filter(occurrence=OuterRef("pk"))
     earliest = Subquery(
-        Detection.objects.filter(occurrence=OuterRef("pk"))
-        .order_by(F("source_image__timestamp").asc(nulls_last=True), "pk")
-        .values("source_image__event")[:1]
+        detections.order_by(F("source_image__timestamp").asc(nulls_last=True), "pk").values(
+            "source_image__event"
+        )[:1]
     )
+    occurrences = Occurrence.objects.filter(deployment=deployment)
+    if moved is None:
+        occurrences = occurrences.filter(Exists(detections))
+    else:
+        occurrences = occurrences.filter(
+            pk__in=Detection.objects.filter(source_image__in=moved).values("occurrence")
+        )
     wanted = (
-        Occurrence.objects.filter(deployment=deployment)
-        .filter(Exists(Detection.objects.filter(occurrence=OuterRef("pk"))))
-        .annotate(session=earliest)
-        .order_by()
-        .values_list("pk", "event_id", "session")
+        occurrences.annotate(session=earliest).order_by().values_list("pk", "event_id", "session")
     )
     moves: dict[int | None, list[int]] = {}
     sessions: set[int] = set()

@@ -10,7 +10,7 @@ Timestamps are whole microseconds since 1970 (UTC): exact, and cheap to read in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -18,12 +18,20 @@ from typing import NamedTuple
 from ..models import DEFAULT_SESSION_TIME_GAP_SECONDS
 
 MAX_SESSION_LENGTH = timedelta(hours=24)
+# Recorded on each deployment with the gap its sessions were drawn under. Raise it whenever
+# the rules change what they draw: every deployment then gets a full regroup, not an
+# incremental one that would trust sessions drawn by the old rules.
+RULES_VERSION = 1
 MICROSECONDS = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def from_epoch_microseconds(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
+
+
+def to_epoch_microseconds(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass
@@ -80,13 +88,23 @@ def session_gap(project_gap: int | None, override: int | None = None) -> tuple[i
     return gap, None
 
 
-def draw_sessions(captures: Iterable[tuple[int, int | None]], gap_seconds: int) -> Drawing:
+# Asked of a row that would start a new session: end the drawing before it?
+StopBefore = Callable[[int, int | None], bool]
+
+
+def draw_sessions(
+    captures: Iterable[tuple[int, int | None]],
+    gap_seconds: int,
+    stop_before: StopBefore | None = None,
+) -> Drawing:
     """Apply the rules to (timestamp, current session) rows, one per dated capture, sorted
     by timestamp.
 
     The rules start afresh at the first row, so rows that begin after a gap of at least
     `gap_seconds` draw the same sessions alone as within everything before them. Only the
-    sessions are kept in memory, never the rows.
+    sessions are kept in memory, never the rows. With `stop_before`, the drawing ends
+    before the first row that starts a session and for which it says so; that row and
+    the rest are left unread.
     """
     gap = gap_seconds * MICROSECONDS
     max_length = MAX_SESSION_LENGTH // timedelta(microseconds=1)
@@ -104,6 +122,8 @@ def draw_sessions(captures: Iterable[tuple[int, int | None]], gap_seconds: int) 
                 or timestamp - previous >= gap
                 or timestamp - current.first > max_length
             ):
+                if stop_before is not None and stop_before(timestamp, event_id):
+                    break
                 current = DrawnSession(first=timestamp, last=timestamp)
                 sessions.append(current)
             current.last = timestamp

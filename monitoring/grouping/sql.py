@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db import connection
 from django.db.models import BigIntegerField, Func, QuerySet
@@ -46,6 +47,28 @@ def stream_rows(rows: QuerySet) -> Iterator[tuple]:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(STREAM_ROWS):
             yield from batch
+
+
+def ends_of_runs(neighbours: QuerySet, gap: int) -> list[tuple[Any, ...]]:
+    """The rows that begin or end a run, in time order: (moment, since_previous,
+    until_next) where either distance is missing or at least `gap`.
+
+    `neighbours` is a values_list of (capture, moment, since_previous, until_next), the
+    distances computed by window functions and `capture` the id that orders captures that
+    share a moment. The condition is written here: Django 5.2
+    filters on window functions, but on PostgreSQL left half of this one out.
+    """
+    sql, params = neighbours.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT moment, since_previous, until_next "
+            f"FROM ({sql}) neighbours "
+            "WHERE since_previous IS NULL OR since_previous >= %s "
+            "OR until_next IS NULL OR until_next >= %s "
+            "ORDER BY moment, capture",
+            [*params, gap, gap],
+        )
+        return cursor.fetchall()
 
 
 def commit_without_waiting_for_disk() -> None:

@@ -1,4 +1,4 @@
-"""manage.py regroup DEPLOYMENT_ID [--gap-seconds N]: regroup in the foreground."""
+"""manage.py regroup DEPLOYMENT_ID [--gap-seconds N] [--full]: regroup in the foreground."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.grouping import RegroupError, RegroupSummary, regroup_deployment
+from monitoring.grouping import RegroupError, RegroupMode, RegroupSummary, regroup_deployment
 from monitoring.locks import DeploymentBusy
 from monitoring.models import Deployment
 
@@ -53,14 +53,25 @@ class Command(BaseCommand):
             type=positive_int,
             help="Start a new session after a gap this long (default: the project's setting).",
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Redraw every night, not only around what changed since the sessions were "
+            "drawn (that is done anyway when the settings differ from those they were drawn "
+            "under).",
+        )
 
-    def handle(self, *args, deployment_id: int, gap_seconds: int | None, **options) -> None:
+    def handle(
+        self, *args, deployment_id: int, gap_seconds: int | None, full: bool, **options
+    ) -> None:
         deployment = Deployment.objects.select_related("project").filter(pk=deployment_id).first()
         if deployment is None:
             raise CommandError(f"There is no deployment with id {deployment_id}.")
         bar = ProgressBar(self.stdout)
         try:
-            summary = regroup_deployment(deployment, gap_seconds=gap_seconds, progress=bar)
+            summary = regroup_deployment(
+                deployment, gap_seconds=gap_seconds, full=full, progress=bar
+            )
         except DeploymentBusy:
             raise CommandError(
                 f"A regroup of deployment {deployment_id} is already running; try again when "
@@ -74,8 +85,14 @@ class Command(BaseCommand):
     def print_summary(self, deployment: Deployment, summary: RegroupSummary) -> None:
         for warning in summary.warnings:
             self.stderr.write(self.style.WARNING(warning))
+        if summary.mode == RegroupMode.FULL:
+            mode = f"full, every night ({summary.full_because})"
+        else:
+            mode = "incremental, only around what changed since the sessions were drawn"
         lines = [
             f"Regrouped {deployment} (gap {summary.gap_seconds:,} s)",
+            f"  mode:                       {mode}",
+            f"  captures read:              {summary.captures_read:,}",
             f"  captures grouped:           {summary.captures_grouped:,}",
             f"  captures without timestamp: {summary.captures_without_timestamp:,}"
             f" ({summary.undated_captures_taken_out:,} taken out of their session)",
