@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, Max, Min, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
@@ -190,24 +190,31 @@ class Deployment(models.Model):
             last=Max("end"),
         )
         # After a regroup every capture without a timestamp is out of its session, so these
-        # are all in the small index of captures without a session.
+        # are all in the small index of captures without a session. COUNT(*) rather than
+        # of ids, so the database can answer from that index alone.
         loose = SourceImage.objects.filter(deployment=self, event__isnull=True)
         counts = loose.aggregate(
-            total=Count("pk"),
+            total=Count("*"),
+            dated=Count("timestamp"),
             first=Min("timestamp"),
             last=Max("timestamp"),
-            without_timestamp=Count("pk", filter=Q(timestamp__isnull=True)),
         )
+        ungrouped = counts["dated"]
         self.captures_count = (sessions["captures"] or 0) + counts["total"]
         firsts = [moment for moment in (sessions["first"], counts["first"]) if moment]
         lasts = [moment for moment in (sessions["last"], counts["last"]) if moment]
         self.first_capture_timestamp = min(firsts, default=None)
         self.last_capture_timestamp = max(lasts, default=None)
-        self.source_images_without_event_count = counts["total"] - counts["without_timestamp"]
-        self.source_images_without_timestamp_count = counts["without_timestamp"]
-        self.detections_count = (sessions["detections"] or 0) + Detection.objects.filter(
-            source_image__in=loose
-        ).count()
+        self.source_images_without_event_count = ungrouped
+        self.source_images_without_timestamp_count = counts["total"] - ungrouped
+        # Through the index on timestamps for the captures without one; those with one are
+        # looked at only when some are left without a session.
+        detections = Detection.objects.filter(source_image__in=loose.filter(timestamp__isnull=True))
+        self.detections_count = (sessions["detections"] or 0) + detections.count()
+        if ungrouped:
+            self.detections_count += Detection.objects.filter(
+                source_image__in=loose.filter(timestamp__isnull=False)
+            ).count()
 
 
 CALCULATED_DEPLOYMENT_FIELDS = [
@@ -285,7 +292,30 @@ def _refresh_events(events: list[Event]) -> int:
                 setattr(event, name, value)
             event.calculated_fields_updated_at = now
             changed.append(event)
-    return Event.objects.bulk_update(changed, CALCULATED_EVENT_FIELDS) if changed else 0
+    return _save_fields(changed, CALCULATED_EVENT_FIELDS)
+
+
+def _save_fields(objects: list[models.Model], names: list[str]) -> int:
+    """Write these fields of each object: one UPDATE per object, all sent at once.
+
+    Django's bulk_update builds one CASE per object and field, which took longer to build
+    than the database took to run it (0.6 s for a regroup's 344 sessions).
+    """
+    if not objects:
+        return 0
+    meta = objects[0]._meta
+    fields = [meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    rows = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields]
+        + [obj.pk]
+        for obj in objects
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+    return len(objects)
 
 
 class Event(models.Model):
@@ -400,10 +430,21 @@ class Taxon(models.Model):
 
 
 class Occurrence(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="occurrences")
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="occurrences")
+    # No single-column indexes on project, deployment and event: the indexes below lead
+    # with each of them, and a regroup that relinks an occurrence writes every index.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="occurrences", db_index=False
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="occurrences", db_index=False
+    )
     event = models.ForeignKey(
-        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"
+        Event,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="occurrences",
+        db_index=False,
     )
     determination = models.ForeignKey(
         Taxon, on_delete=models.SET_NULL, null=True, blank=True, related_name="occurrences"

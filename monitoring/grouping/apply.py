@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from ..models import Deployment, Event, Occurrence, SourceImage
 from .plan import Plan, sessioned_undated_captures
 from .relink import relink_occurrences
 from .rules import RULES_VERSION, DrawnSession
-from .sql import commit_without_waiting_for_disk
+from .sql import move_captures, regroup_transaction
 
 ProgressCallback = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -138,13 +137,13 @@ class _Writer:
             self._save_drawn_settings(None, None)
 
     def _free_names(self) -> None:
-        with transaction.atomic():
+        with regroup_transaction():
             for event_id in self.plan.names_to_free:
                 Event.objects.filter(pk=event_id).update(group_by=f"regrouping-{event_id}")
 
     def _take_out_undated(self) -> int:
         undated = sessioned_undated_captures(self.deployment)
-        with transaction.atomic():
+        with regroup_transaction():
             rows = list(undated.values_list("pk", "event_id"))
             taken_out = undated.update(event=None)
         self.taken_out = [pk for pk, _ in rows]
@@ -156,9 +155,7 @@ class _Writer:
         """Write one chunk of sessions in one transaction; return the captures written."""
         summary = self.summary
         existing_names = self.plan.existing_names
-        written = 0
-        with transaction.atomic():
-            commit_without_waiting_for_disk()
+        with regroup_transaction():
             new_sessions = [session for session in chunk if session.event_id is None]
             created = Event.objects.bulk_create(
                 Event(
@@ -174,16 +171,14 @@ class _Writer:
                 session.event_id = event.pk
             summary.sessions_created += len(created)
 
+            moving = [session for session in chunk if session.captures_to_write]
+            written = move_captures(
+                self.deployment.pk,
+                ((session.event_id, session.start, session.end) for session in moving),
+            )
+            self.moved_into.update(session.event_id for session in moving)
             touched: set[int] = set()
             for session in chunk:
-                moved = (
-                    self.captures.filter(timestamp__range=(session.start, session.end))
-                    .exclude(event_id=session.event_id)
-                    .update(event_id=session.event_id)
-                )
-                if moved:
-                    self.moved_into.add(session.event_id)
-                written += moved
                 if existing_names.get(session.event_id, session.group_by) != session.group_by:
                     Event.objects.filter(pk=session.event_id).update(group_by=session.group_by)
                 touched |= session.previous_sessions() | {session.event_id}
@@ -193,7 +188,8 @@ class _Writer:
 
     def _finish(self) -> None:
         """Relink occurrences, delete empty sessions, then refresh the counts of the sessions
-        and of the deployment, once; record the settings if the plan is all written.
+        and of the deployment, once, and record the settings if the plan is all written:
+        in one transaction, so that a run that dies here leaves none of it done.
 
         A full regroup relinks every occurrence and refreshes every session, which also
         mends what a run that died before its end left behind; an incremental one only
@@ -202,34 +198,31 @@ class _Writer:
         summary, deployment, full = self.summary, self.deployment, self.plan.full
         # The captures this regroup put in another session.
         moved = self.captures.filter(Q(event__in=self.moved_into) | Q(pk__in=self.taken_out))
-        with transaction.atomic():
-            summary.occurrences_relinked, relinked_sessions = relink_occurrences(
-                deployment, None if full else moved
-            )
-        self.touched_sessions |= relinked_sessions
-
         # Those it changed, and those it found in its windows: a session there may have
         # lost captures to a bad sync, and no drawn session shares any of its captures.
         sessions = Event.objects.filter(deployment=deployment)
-        if not full:
-            sessions = sessions.filter(pk__in=self.touched_sessions | self.plan.in_windows)
-        with transaction.atomic():
+        with regroup_transaction():
+            summary.occurrences_relinked, relinked_sessions = relink_occurrences(
+                deployment, None if full else moved
+            )
+            self.touched_sessions |= relinked_sessions
+            if not full:
+                sessions = sessions.filter(pk__in=self.touched_sessions | self.plan.in_windows)
             empty = sessions.filter(
                 ~Exists(SourceImage.objects.filter(event=OuterRef("pk"))),
                 ~Exists(Occurrence.objects.filter(event=OuterRef("pk"))),
             )
             deleted = set(empty.values_list("pk", flat=True))
             Event.objects.filter(pk__in=deleted).delete()
-        sessions.exclude(pk__in=deleted).update_calculated_fields()
+            sessions.exclude(pk__in=deleted).update_calculated_fields()
+            deployment.update_calculated_fields(save=True, from_sessions=not full)
+            if not summary.stopped:
+                self._save_drawn_settings(summary.gap_seconds, RULES_VERSION)
         summary.sessions_deleted = len(deleted)
         existing = set(self.plan.existing_names)
         summary.sessions_updated = len((self.touched_sessions & existing) - deleted)
-
-        deployment.update_calculated_fields(save=True, from_sessions=not full)
         summary.sessions_total = deployment.events_count
         summary.captures_without_timestamp = deployment.source_images_without_timestamp_count
-        if not summary.stopped:
-            self._save_drawn_settings(summary.gap_seconds, RULES_VERSION)
 
     def _save_drawn_settings(self, gap_seconds: int | None, rules_version: int | None) -> None:
         deployment = self.deployment

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import transaction
-from django.db.models import F, QuerySet, expressions
-from django.db.models.functions import Lag, Lead
+from django.db.models import QuerySet
 
 from ..models import Deployment, Event, SourceImage
 from .rules import (
@@ -35,7 +33,7 @@ from .rules import (
     from_epoch_microseconds,
     to_epoch_microseconds,
 )
-from .sql import EpochMicroseconds, ends_of_runs, stream_rows
+from .sql import EpochMicroseconds, regroup_transaction, stream_rows
 
 
 @dataclass(frozen=True)
@@ -153,15 +151,15 @@ class Plan:
     sessions: list[DrawnSession]
     # Every session of the deployment today: id -> group_by.
     existing_names: dict[int, str]
-    duplicate_timestamps: int = 0
     # Captures without a timestamp still in a session, to be taken out of it.
     undated_in_sessions: int = 0
     # How it was read, not what it draws (plans are compared by what they draw): whether
     # it redraws every dated capture or only windows around what changed, and then which
     # of today's sessions are in those windows, the only ones besides those it writes to
-    # that it can leave empty.
+    # that it can leave empty; and how many captures were read.
     full: bool = field(default=True, compare=False)
     in_windows: set[int] = field(default_factory=set, compare=False)
+    captures_read: int = field(default=0, compare=False)
     # Drawn sessions whose captures or name must be written.
     pending: list[DrawnSession] = field(init=False)
     # Existing sessions to rename first: group_by is unique per deployment, and another
@@ -189,8 +187,8 @@ class Plan:
         return sum(session.captures_to_write for session in self.pending)
 
     @property
-    def captures_read(self) -> int:
-        return sum(session.captures for session in self.sessions)
+    def duplicate_timestamps(self) -> int:
+        return sum(session.duplicates for session in self.sessions)
 
 
 class _Today(NamedTuple):
@@ -210,13 +208,14 @@ def read_plan(
     Reads (timestamp, session) of the windows' dated captures in time order and keeps only
     the drawn sessions in memory.
     """
-    return _draw(
-        deployment,
-        gap_seconds,
-        windows,
-        _read_today(deployment),
+    today = _read_today(deployment)
+    sessions = _read(SourceImage.objects.filter(deployment=deployment), gap_seconds, windows, today)
+    return Plan(
+        sessions,
+        existing_names=today.names,
         undated_in_sessions=sessioned_undated_captures(deployment).count(),
         full=windows == EVERYTHING,
+        captures_read=_captures(sessions),
     )
 
 
@@ -225,27 +224,41 @@ def read_changed_plan(deployment: Deployment, gap_seconds: int) -> Plan | None:
     the deployment's sessions were drawn under `gap_seconds`; None if nothing did.
 
     Finding out that nothing changed reads two indexes that are then empty, no capture.
+    Otherwise the captures without a session are read first, and drawn alone: where none
+    of today's sessions is in their window, that is their drawing, and only the other
+    windows are read again, whole.
     """
-    ungrouped = _ungrouped_runs(deployment, gap_seconds)
-    undated = list(sessioned_undated_captures(deployment).values_list("event_id", flat=True))
-    if not ungrouped and not undated:
+    undated = set(
+        sessioned_undated_captures(deployment).order_by().values_list("event_id", flat=True)
+    )
+    # The first in time rather than any: the database then looks in the index of captures
+    # without a session even when its statistics still count the ones a regroup just
+    # grouped (it would scan the table, expecting to meet one soon).
+    first_ungrouped = ungrouped_captures(deployment).order_by("timestamp").values("pk")[:1]
+    if not undated and not first_ungrouped:
         return None
     today = _read_today(deployment)
+    captures = SourceImage.objects.filter(deployment=deployment)
+    alone = _read(captures.filter(event__isnull=True), gap_seconds, EVERYTHING, today)
     # A capture that lost its timestamp left a place in its session that may have held the
     # session together, so the whole session is redrawn. Its recorded start and end still
     # bound where that capture was.
-    changes = ungrouped + [today.extents[event_id] for event_id in set(undated)]
+    undated_spans = {event_id: today.extents[event_id] for event_id in undated}
+    changes = _runs(alone, gap_seconds) + list(undated_spans.values())
     windows = windows_to_redraw(today.spans.values(), changes, gap_seconds)
-    plan = _draw(
-        deployment, gap_seconds, windows, today, undated_in_sessions=len(undated), full=False
+    bounds = [Span(to_epoch_microseconds(w.first), to_epoch_microseconds(w.last)) for w in windows]
+    in_windows = _place({**today.spans, **undated_spans}, bounds)
+    crowded = set(in_windows.values())
+    again = _read(captures, gap_seconds, [windows[i] for i in sorted(crowded)], today)
+    kept = [session for session in alone if _place_one(session, bounds) not in crowded]
+    return Plan(
+        sorted(kept + again, key=lambda session: session.first),
+        existing_names=today.names,
+        undated_in_sessions=len(undated),
+        full=False,
+        in_windows=set(in_windows),
+        captures_read=_captures(alone) + _captures(again),
     )
-    bounds = [(to_epoch_microseconds(w.first), to_epoch_microseconds(w.last)) for w in windows]
-    plan.in_windows = {
-        event_id
-        for event_id, span in today.spans.items()
-        if any(first <= span.last and span.first <= last for first, last in bounds)
-    }
-    return plan
 
 
 def sessioned_undated_captures(deployment: Deployment) -> QuerySet[SourceImage]:
@@ -278,63 +291,50 @@ def _read_today(deployment: Deployment) -> _Today:
     return today
 
 
-def _draw(
-    deployment: Deployment,
-    gap_seconds: int,
-    windows: Sequence[Window],
-    today: _Today,
-    undated_in_sessions: int,
-    full: bool,
-) -> Plan:
-    captures = SourceImage.objects.filter(deployment=deployment)
+def _read(
+    captures: QuerySet[SourceImage], gap_seconds: int, windows: Sequence[Window], today: _Today
+) -> list[DrawnSession]:
+    """The sessions the rules draw over these captures in each window, in time order."""
     sessions: list[DrawnSession] = []
-    duplicates = 0
-    with transaction.atomic():
+    with regroup_transaction():
         for window in windows:
-            rows = stream_rows(_dated_rows(captures, window))
-            with closing(rows):
-                drawing = draw_sessions(rows, gap_seconds, window.stop_before(today.spans))
-            sessions += drawing.sessions
-            duplicates += drawing.duplicate_timestamps
-    return Plan(
-        sessions,
-        existing_names=today.names,
-        duplicate_timestamps=duplicates,
-        undated_in_sessions=undated_in_sessions,
-        full=full,
-    )
+            with closing(stream_rows(_dated_rows(captures, window))) as rows:
+                sessions += draw_sessions(
+                    rows, gap_seconds, window.stop_before(today.spans)
+                ).sessions
+    return sessions
 
 
-def _ungrouped_runs(deployment: Deployment, gap_seconds: int) -> list[Span]:
-    """Runs of captures without a session, cut where two are a gap or more apart.
+def _captures(sessions: list[DrawnSession]) -> int:
+    return sum(session.captures for session in sessions)
 
-    The database walks the small index of those captures and sends only each run's first
-    and last timestamp, not every capture.
-    """
+
+def _runs(sessions: list[DrawnSession], gap_seconds: int) -> list[Span]:
+    """Sessions drawn in time order, joined where less than a gap apart."""
     gap = gap_seconds * MICROSECONDS
-    moment = EpochMicroseconds("timestamp")
-    # Captures sharing a timestamp in one order throughout, so that a run's first row
-    # comes out before its last.
-    in_time = {"order_by": [F("timestamp").asc(), F("pk").asc()]}
-    neighbours = (
-        ungrouped_captures(deployment)
-        .annotate(
-            capture=F("pk"),
-            moment=moment,
-            since_previous=moment - expressions.Window(Lag(moment), **in_time),
-            until_next=expressions.Window(Lead(moment), **in_time) - moment,
-        )
-        .order_by()
-        .values_list("capture", "moment", "since_previous", "until_next")
-    )
     runs: list[Span] = []
-    first = 0
-    for moment, since_previous, until_next in ends_of_runs(neighbours, gap):
-        if since_previous is None or since_previous >= gap:
-            first = moment
-        if until_next is None or until_next >= gap:
-            runs.append(Span(first, moment))
+    for session in sessions:
+        if runs and session.first - runs[-1].last < gap:
+            runs[-1] = Span(runs[-1].first, session.last)
+        else:
+            runs.append(Span(session.first, session.last))
     return runs
+
+
+def _place(spans: Mapping[int, Span], windows: list[Span]) -> dict[int, int]:
+    """The window each span is in, by the span's key, for those in one; the windows are
+    in time order and none shares a stretch of the timeline with another."""
+    placed = {}
+    for key, span in spans.items():
+        index = _place_one(span, windows)
+        if index is not None:
+            placed[key] = index
+    return placed
+
+
+def _place_one(span: Span | DrawnSession, windows: list[Span]) -> int | None:
+    index = bisect_right(windows, span.last, key=lambda window: window.first) - 1
+    return index if index >= 0 and windows[index].last >= span.first else None
 
 
 def _dated_rows(captures: QuerySet[SourceImage], window: Window) -> QuerySet:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from ..models import Deployment, Detection, Occurrence, SourceImage
-from .sql import STREAM_ROWS
-
-RELINK_BATCH = 1_000
+from .sql import STREAM_ROWS, set_sessions
 
 
 def relink_occurrences(
@@ -44,9 +42,4 @@ def relink_occurrences(
         if current != session:
             moves.setdefault(session, []).append(pk)
             sessions.update(event_id for event_id in (current, session) if event_id)
-    relinked = 0
-    for session, pks in moves.items():
-        for start in range(0, len(pks), RELINK_BATCH):
-            batch = pks[start : start + RELINK_BATCH]
-            relinked += Occurrence.objects.filter(pk__in=batch).update(event_id=session)
-    return relinked, sessions
+    return set_sessions(Occurrence, moves), sessions

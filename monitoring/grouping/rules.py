@@ -48,6 +48,8 @@ class DrawnSession:
     # Session the captures are in now (None: none) -> how many of this session's captures.
     shares: dict[int | None, int] = field(default_factory=dict)
     event_id: int | None = None
+    # Timestamps it holds that several captures share.
+    duplicates: int = 0
 
     @property
     def start(self) -> datetime:
@@ -112,10 +114,10 @@ def draw_sessions(
     current = DrawnSession(first=0, last=0)
     previous: int | None = None
     at_previous = 0
-    duplicates = 0
     for timestamp, event_id in captures:
         if timestamp != previous:
-            duplicates += at_previous > 1
+            if at_previous > 1:
+                current.duplicates += 1
             at_previous = 0
             if (
                 previous is None
@@ -131,5 +133,6 @@ def draw_sessions(
         at_previous += 1
         current.captures += 1
         current.shares[event_id] = current.shares.get(event_id, 0) + 1
-    duplicates += at_previous > 1
-    return Drawing(sessions, duplicates)
+    if at_previous > 1:
+        current.duplicates += 1
+    return Drawing(sessions, sum(session.duplicates for session in sessions))
