@@ -25,7 +25,7 @@ from monitoring.models import (
 )
 from tests.factories import START, add_captures, nights
 from tests.histories import histories, offset_of
-from tests.reference import reference_sessions
+from tests.reference import examples, reference_sessions
 from tests.test_grouping import sessions_of
 
 
@@ -137,7 +137,9 @@ def what_it_wrote(summary) -> tuple:
 
 
 class TestIncrementalIsFull(HypothesisTestCase):
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(history=histories(max_captures=30, max_rounds=2), rng=st.randoms(use_true_random=True))
     def test_an_incremental_regroup_leaves_what_a_full_one_leaves(self, history, rng):
         gap, timestamps, rounds = history

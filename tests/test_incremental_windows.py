@@ -21,7 +21,7 @@ from monitoring.grouping.rules import (
 )
 from tests.factories import START
 from tests.histories import histories, offset_of
-from tests.reference import MICROSECOND, reference_sessions
+from tests.reference import MICROSECOND, examples, reference_sessions
 
 
 def drawn_by_rules(captures: list[list], gap: int) -> None:
@@ -76,7 +76,7 @@ def ungrouped_runs(captures: list[list], gap: int) -> list[Span]:
     return runs
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=examples(3000), deadline=None)
 @given(histories())
 def test_redrawing_the_windows_gives_what_redrawing_everything_gives(history):
     gap, timestamps, (history_changes,) = history
