@@ -50,6 +50,8 @@ class JobType:
     # Asked before a start or retry queues a job; raises NothingToDo when a run on the
     # target would change nothing. Takes the target and the job's params.
     check: Callable[[Any, dict[str, Any]], None] | None = None
+    # What a job's params ask for, in words for its page (none: nothing to say).
+    describe_params: Callable[[dict[str, Any]], list[str]] | None = None
 
     def check_target(self, target: Target, params: dict[str, Any]) -> None:
         """Raise NothingToDo if a run on `target` with `params` would change nothing."""

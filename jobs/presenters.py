@@ -8,7 +8,7 @@ The model is never decorated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils import timezone
 from .models import Job, JobStatus
 from .polls import Poll, poll_of
 from .progress import JobProgress, StageProgress
-from .registry import get_job_type
+from .registry import JOB_TYPES
 
 
 @dataclass
@@ -54,6 +54,8 @@ class JobView:
     duration_seconds: int | None
     # How a page watching the job asks again; None once it has ended.
     poll: Poll | None
+    # What its params ask for, in words.
+    options: list[str] = field(default_factory=list)
 
     @property
     def is_waiting(self) -> bool:
@@ -96,20 +98,18 @@ def present(job: Job, poll_extra: object = "", now: datetime | None = None) -> J
         duration_seconds = max(0, int(duration / timedelta(seconds=1)))
     else:
         duration_seconds = None
+    job_type = JOB_TYPES.get(job.job_type_key)
     return JobView(
         job=job,
-        type_name=_type_name(job),
+        # A type this code no longer has goes by its key.
+        type_name=job_type.name if job_type else job.job_type_key,
         stages=[_stage(job, stage) for stage in JobProgress.from_json(job.progress).stages],
         duration_seconds=duration_seconds,
         poll=poll_of(job, poll_extra, now) if job.is_active else None,
+        options=job_type.describe_params(job.params)
+        if job_type and job_type.describe_params
+        else [],
     )
-
-
-def _type_name(job: Job) -> str:
-    try:
-        return get_job_type(job.job_type_key).name
-    except KeyError:  # a type this code no longer has
-        return job.job_type_key
 
 
 def _stage(job: Job, stage: StageProgress) -> StageView:

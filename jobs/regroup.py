@@ -105,6 +105,12 @@ def asks_for_full(params: dict[str, Any]) -> bool:
     return bool(params.get(FULL_PARAM))
 
 
+def describe_params(params: dict[str, Any]) -> list[str]:
+    if asks_for_full(params):
+        return ["Check every night: every session redrawn, not only around what changed"]
+    return []
+
+
 def describe(job: Job) -> str:
     if asks_for_full(job.params):
         return f"Check every night of {job.deployment}"
@@ -133,4 +139,5 @@ JOB_TYPE = JobType(
     run=run,
     describe=describe,
     check=require_ungrouped_captures,
+    describe_params=describe_params,
 )

@@ -17,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.actions import cancel_job, retry_job, start
 from jobs.job_type import NothingToDo
 from jobs.models import REGROUP_JOB, Job
+from jobs.regroup import FULL_PARAM
 from monitoring.models import Deployment, Project
 from suggestions.dismissals import dismiss, undismiss
 from suggestions.kinds import CardState, Viewer
@@ -87,6 +88,21 @@ def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> H
         return _region(request, deployment)
     if created:
         messages.success(request, f"Regrouping {deployment} started.")
+    else:
+        messages.info(request, f"A regroup of {deployment} is already running: this one.")
+    return redirect(job)
+
+
+@require_POST
+@with_visible_project
+def regroup_full(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
+    """Check every night: a regroup that redraws every session, not only around what
+    changed. A form post that leads to the job's page, with or without JavaScript."""
+    deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    require_manager(request.user, project)
+    job, created = start(REGROUP_JOB, deployment, request.user, params={FULL_PARAM: True})
+    if created:
+        messages.success(request, f"Checking every night of {deployment} started.")
     else:
         messages.info(request, f"A regroup of {deployment} is already running: this one.")
     return redirect(job)

@@ -17,10 +17,12 @@ def deployment_detail(
     request: HtmxHttpRequest, project: Project, deployment_id: int
 ) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    viewer = Viewer(request.user, project)
     context = {
         "project": project,
         "deployment": deployment,
-        "card": deployment_card(deployment, Viewer(request.user, project)),
+        "card": deployment_card(deployment, viewer),
+        "can_act": viewer.can_act,
         "sessions": page_of(request, deployment.events.order_by("-start", "-pk")),
     }
     return render(request, "deployment_detail.html", context)

@@ -20,6 +20,9 @@ urlpatterns = [
     path(f"{DEPLOYMENT}captures/", captures.capture_list, name="capture-list"),
     path(f"{DEPLOYMENT}regroup/", deployment_card.regroup, name="deployment-regroup"),
     path(
+        f"{DEPLOYMENT}regroup/full/", deployment_card.regroup_full, name="deployment-regroup-full"
+    ),
+    path(
         f"{DEPLOYMENT}regroup/progress/",
         deployment_card.regroup_progress,
         name="deployment-regroup-progress",
