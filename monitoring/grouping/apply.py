@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
 from ..models import Deployment, Event, Occurrence, SourceImage
-from .plan import Plan, sessioned_undated_captures
+from .plan import Plan, in_windows, sessioned_undated_captures
 from .relink import relink_occurrences
 from .rules import RULES_VERSION, DrawnSession
 from .sql import move_captures, regroup_transaction
@@ -196,8 +196,11 @@ class _Writer:
         what it changed.
         """
         summary, deployment, full = self.summary, self.deployment, self.plan.full
-        # The captures this regroup put in another session.
-        moved = self.captures.filter(Q(event__in=self.moved_into) | Q(pk__in=self.taken_out))
+        # The captures this regroup put in another session; looked for in its windows, so
+        # the database reads those, not the whole deployment's history.
+        moved = self.captures.filter(
+            Q(event__in=self.moved_into) & in_windows(self.plan.windows) | Q(pk__in=self.taken_out)
+        )
         # Those it changed, and those it found in its windows: a session there may have
         # lost captures to a bad sync, and no drawn session shares any of its captures.
         sessions = Event.objects.filter(deployment=deployment)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..models import Deployment, Event, SourceImage
 from .rules import (
@@ -154,10 +154,12 @@ class Plan:
     # Captures without a timestamp still in a session, to be taken out of it.
     undated_in_sessions: int = 0
     # How it was read, not what it draws (plans are compared by what they draw): whether
-    # it redraws every dated capture or only windows around what changed, and then which
-    # of today's sessions are in those windows, the only ones besides those it writes to
-    # that it can leave empty; and how many captures were read.
+    # it redraws every dated capture or only windows around what changed, and then those
+    # windows (every capture it can move is in one) and which of today's sessions are in
+    # them, the only ones besides those it writes to that it can leave empty; and how
+    # many captures were read.
     full: bool = field(default=True, compare=False)
+    windows: Sequence[Window] = field(default=EVERYTHING, compare=False)
     in_windows: set[int] = field(default_factory=set, compare=False)
     captures_read: int = field(default=0, compare=False)
     # Drawn sessions whose captures or name must be written.
@@ -215,6 +217,7 @@ def read_plan(
         existing_names=today.names,
         undated_in_sessions=sessioned_undated_captures(deployment).count(),
         full=windows == EVERYTHING,
+        windows=windows,
         captures_read=_captures(sessions),
     )
 
@@ -256,6 +259,7 @@ def read_changed_plan(deployment: Deployment, gap_seconds: int) -> Plan | None:
         existing_names=today.names,
         undated_in_sessions=len(undated),
         full=False,
+        windows=windows,
         in_windows=set(in_windows),
         captures_read=_captures(alone) + _captures(again),
     )
@@ -337,16 +341,25 @@ def _place_one(span: Span | DrawnSession, windows: list[Span]) -> int | None:
     return index if index >= 0 and windows[index].last >= span.first else None
 
 
+def in_windows(windows: Sequence[Window]) -> Q:
+    """A filter of captures: those with a timestamp in one of the windows."""
+    found = Q(pk__in=[])
+    for window in windows:
+        inside = Q(timestamp__isnull=False)
+        if window.first is not None:
+            inside &= Q(timestamp__gte=window.first)
+        if window.last is not None:
+            inside &= Q(timestamp__lte=window.last)
+        found |= inside
+    return found
+
+
 def _dated_rows(captures: QuerySet[SourceImage], window: Window) -> QuerySet:
     """(timestamp in microseconds, session) of the window's dated captures, in
     (deployment, timestamp) index order, so the database needs no sort."""
-    dated = captures.filter(timestamp__isnull=False)
-    if window.first is not None:
-        dated = dated.filter(timestamp__gte=window.first)
-    if window.last is not None:
-        dated = dated.filter(timestamp__lte=window.last)
     return (
-        dated.annotate(moment=EpochMicroseconds("timestamp"))
+        captures.filter(in_windows([window]))
+        .annotate(moment=EpochMicroseconds("timestamp"))
         .values_list("moment", "event_id")
         .order_by("timestamp")
     )

@@ -36,9 +36,13 @@ def relink_occurrences(
     wanted = (
         occurrences.annotate(session=earliest).order_by().values_list("pk", "event_id", "session")
     )
+    # Every occurrence through a server-side cursor, never all in memory; the few of a
+    # change at once: a cursor is planned for its first rows, and that plan read the
+    # deployment's occurrences to find them (0.2 s instead of 6 ms for 64).
+    rows = wanted.iterator(chunk_size=STREAM_ROWS) if moved is None else wanted
     moves: dict[int | None, list[int]] = {}
     sessions: set[int] = set()
-    for pk, current, session in wanted.iterator(chunk_size=STREAM_ROWS):
+    for pk, current, session in rows:
         if current != session:
             moves.setdefault(session, []).append(pk)
             sessions.update(event_id for event_id in (current, session) if event_id)
