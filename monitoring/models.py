@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,6 +31,15 @@ class Project(models.Model):
         blank=True,
         help_text="A gap this long or longer between captures starts a new session.",
     )
+    # Who last changed the session gap, and when (the project's Settings page shows it).
+    session_gap_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    session_gap_changed_at = models.DateTimeField(null=True, blank=True)
     is_private = models.BooleanField(
         default=True, help_text="Private projects are visible to their members only."
     )
@@ -342,7 +351,12 @@ class Event(models.Model):
                 fields=["deployment", "group_by"], name="unique_event_group_by_per_deployment"
             )
         ]
-        indexes = [models.Index(fields=["deployment", "start"], name="event_deployment_start_idx")]
+        indexes = [
+            models.Index(fields=["deployment", "start"], name="event_deployment_start_idx"),
+            # Sessions longer than the rules allow, found per project without reading the
+            # others (monitoring.staleness).
+            models.Index(F("project"), F("end") - F("start"), name="event_project_length_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.deployment} · {self.start:%Y-%m-%d %H:%M}"

@@ -20,7 +20,7 @@ class EmptyCaptureSet(SuggestionKind):
     done_title = "The capture set is populated."
     who_can_act = "A project manager can populate it"
 
-    def title(self, count: int) -> SafeString:
+    def title(self, suggestion: Suggestion) -> SafeString:
         return SafeString("This capture set is empty.")
 
     def done_next(self, target: SourceImageCollection) -> SafeString:

@@ -41,18 +41,24 @@ class SuggestionKind(ABC):
     key: str
     # Words of the card, state by state.
     action_label: str  # the button: "Regroup"
-    action_hint: str = ""  # after the title, for those who may act: "Click Regroup to fix."
     why: str = ""  # why it matters, under the title
     running_title: str
     done_title: str
+    failed: str = "The last run failed"  # before the error's message, if any
     # For members who may not act: "A project manager can regroup them".
     who_can_act: str
     # What only this kind shows in the card's body (a strip, a line), or "".
     body_template: str = ""
+    # Whether a user may hide the card (its dismissals must end when its problem does).
+    dismissable: bool = True
 
     @abstractmethod
-    def title(self, count: int) -> SafeString:
-        """The card's title while something needs doing, with the count in words (HTML)."""
+    def title(self, suggestion: Suggestion) -> SafeString:
+        """The card's title while something needs doing, with its numbers in words (HTML)."""
+
+    def action_hint(self, suggestion: Suggestion) -> str:
+        """After the title, for those who may act: "Click Regroup to fix.", or ""."""
+        return ""
 
     def done_summary(self, job: Job | None) -> SafeString:
         """What the finished job did, in a sentence, or ""."""
@@ -102,6 +108,8 @@ class Suggestion:
     job: Job | None = None
     # The viewer hid this card: a one-line "hidden suggestion · Show" takes its place.
     dismissed: bool = False
+    # What the kind found beyond the count, for its texts (its own type, or None).
+    facts: object = None
 
     @cached_property
     def job_view(self) -> JobView | None:
@@ -117,7 +125,11 @@ class Suggestion:
 
     @property
     def title(self) -> SafeString:
-        return self.kind.title(self.count)
+        return self.kind.title(self)
+
+    @property
+    def action_hint(self) -> str:
+        return self.kind.action_hint(self)
 
     @property
     def progress(self) -> StageView | None:

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from jobs.models import REGROUP_JOB, Job
+from jobs.models import Job
 from jobs.presenters import StageView, counting_from_zero
 from monitoring.models import Deployment
 
@@ -24,7 +24,6 @@ from .kinds import CardState, Suggestion, SuggestionKind, Viewer, card_state
 class UngroupedCaptures(SuggestionKind):
     key = "ungrouped-captures"
     action_label = "Regroup"
-    action_hint = "Click Regroup to fix."
     why = (
         "Until they are, their occurrences show “no session” and the taxa counts of this "
         "deployment and its project are out of date."
@@ -34,7 +33,10 @@ class UngroupedCaptures(SuggestionKind):
     who_can_act = "A project manager can regroup them"
     body_template = "partials/suggestions/ungrouped_captures.html"
 
-    def title(self, count: int) -> SafeString:
+    def title(self, suggestion: Suggestion) -> SafeString:
+        return self.count_sentence(suggestion.count)
+
+    def count_sentence(self, count: int) -> SafeString:
         return format_html(
             ngettext(
                 "{number} capture isn't grouped into a session.",
@@ -43,6 +45,9 @@ class UngroupedCaptures(SuggestionKind):
             ),
             number=intcomma(count),
         )
+
+    def action_hint(self, suggestion: Suggestion) -> str:
+        return "Click Regroup to fix."
 
     def done_summary(self, job: Job | None) -> SafeString:
         grouped = (job.result or {}).get("captures_grouped") if job else None
@@ -82,15 +87,15 @@ UNGROUPED_CAPTURES = UngroupedCaptures()
 
 
 def ungrouped_captures(
-    deployment: Deployment, viewer: Viewer, just_finished: bool = False
+    deployment: Deployment, viewer: Viewer, job: Job | None, just_finished: bool = False
 ) -> Suggestion | None:
     """The deployment's "captures aren't grouped" card, or None when there is nothing to say.
 
-    `just_finished` asks for the brief confirmation shown when a followed job has ended
-    and nothing is left; on a fresh page load there is no card then.
+    `job` is the deployment's latest regroup. `just_finished` asks for the brief
+    confirmation shown when a followed job has ended and nothing is left; on a fresh page
+    load there is no card then.
     """
     count = deployment.source_images_without_event_count
-    job = Job.objects.of_type(REGROUP_JOB).for_target(deployment).newest()
     state = card_state(count, job, just_finished)
     if state is None:
         return None
@@ -99,8 +104,9 @@ def ungrouped_captures(
 
 
 def running_regroup(job: Job, viewer: Viewer) -> Suggestion:
-    """The card of a deployment whose latest regroup, `job`, is active, from the job and its
-    deployment alone (fetched with it): what a running card's poll needs, and no more."""
+    """The card of a deployment whose latest regroup, `job`, is active and not a full one,
+    from the job and its deployment alone (fetched with it): what a running card's poll
+    needs, and no more."""
     deployment = job.deployment
     count = deployment.source_images_without_event_count
     return Suggestion(UNGROUPED_CAPTURES, deployment, count, CardState.RUNNING, viewer, job)

@@ -20,7 +20,7 @@ from monitoring.capture_nights import NightStrip, night_strip
 from monitoring.models import Deployment, SourceImageCollection
 from suggestions.empty_capture_set import empty_capture_set
 from suggestions.kinds import CardState, Suggestion, Viewer
-from suggestions.ungrouped_captures import running_regroup, ungrouped_captures
+from suggestions.sessions_out_of_date import deployment_suggestion, running_deployment_suggestion
 
 from .http import HtmxHttpRequest
 
@@ -51,14 +51,14 @@ def capture_set_card_id(collection: SourceImageCollection) -> str:
 def deployment_card(
     deployment: Deployment, viewer: Viewer, just_finished: bool = False
 ) -> Card | None:
-    suggestion = ungrouped_captures(deployment, viewer, just_finished=just_finished)
+    suggestion = deployment_suggestion(deployment, viewer, just_finished=just_finished)
     return _deployment_card(deployment, suggestion) if suggestion else None
 
 
 def running_deployment_card(job: Job, viewer: Viewer) -> Card:
     """The card of a deployment whose latest regroup, `job`, is active, for its progress
     poll: built from the job and its deployment (fetched with it) alone."""
-    return _deployment_card(job.deployment, running_regroup(job, viewer))
+    return _deployment_card(job.deployment, running_deployment_suggestion(job, viewer))
 
 
 def _deployment_card(deployment: Deployment, suggestion: Suggestion) -> Card:
@@ -70,7 +70,9 @@ def _deployment_card(deployment: Deployment, suggestion: Suggestion) -> Card:
         progress_url=reverse("deployment-regroup-progress", args=args),
         retry_url=reverse("deployment-regroup-retry", args=args),
         cancel_url=reverse("deployment-regroup-cancel", args=args),
-        dismiss_url=reverse("deployment-card-dismiss", args=args),
+        dismiss_url=reverse("deployment-card-dismiss", args=args)
+        if suggestion.kind.dismissable
+        else None,
         show_url=reverse("deployment-card-show", args=args),
         # A running card shows no strip, and its polls need not read the nights.
         strip=None

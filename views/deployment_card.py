@@ -21,6 +21,7 @@ from jobs.regroup import FULL_PARAM
 from monitoring.models import Deployment, Project
 from suggestions.dismissals import dismiss, undismiss
 from suggestions.kinds import CardState, Viewer
+from suggestions.sessions_out_of_date import regroup_params
 from suggestions.ungrouped_captures import UNGROUPED_CAPTURES
 
 from . import polling
@@ -81,7 +82,7 @@ def regroup(request: HtmxHttpRequest, project: Project, deployment_id: int) -> H
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
     try:
-        job, created = start(REGROUP_JOB, deployment, request.user)
+        job, created = start(REGROUP_JOB, deployment, request.user, regroup_params(deployment))
     except NothingToDo as nothing:
         return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
@@ -137,7 +138,7 @@ def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int
         if latest is not None and latest.can_retry:
             job, _ = retry_job(latest, request.user)
         else:
-            job, _ = start(REGROUP_JOB, deployment, request.user)
+            job, _ = start(REGROUP_JOB, deployment, request.user, regroup_params(deployment))
     except NothingToDo as nothing:
         return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
