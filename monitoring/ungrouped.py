@@ -1,7 +1,8 @@
-"""Where captures aren't grouped, as the project page and the occurrence list report it.
+"""Where captures aren't grouped, as the occurrence list reports it.
 
-Both read the deployments' stored counts; the occurrence banner counts live only when a
-taxon filter narrows the list, through the (event, determination) index.
+It reads the deployments' stored counts; the occurrence banner counts live only when a
+taxon filter narrows the list, through the (event, determination) index. (The project
+page's rollup is suggestions.rollup.)
 """
 
 from __future__ import annotations
@@ -13,25 +14,6 @@ from django.db.models import Count, QuerySet
 from .models import Deployment, Event, Occurrence, Project, Taxon
 
 BANNER_NAMES = 3
-
-
-@dataclass
-class ProjectRollup:
-    deployments_total: int
-    deployments: list[Deployment]  # those with ungrouped captures, most first
-
-    @property
-    def captures(self) -> int:
-        return sum(d.source_images_without_event_count for d in self.deployments)
-
-
-def project_rollup(project: Project) -> ProjectRollup:
-    deployments = list(
-        project.deployments.filter(source_images_without_event_count__gt=0).order_by(
-            "-source_images_without_event_count", "name"
-        )
-    )
-    return ProjectRollup(deployments_total=project.deployments.count(), deployments=deployments)
 
 
 @dataclass

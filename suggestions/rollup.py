@@ -1,4 +1,6 @@
-"""The project page's rollup of deployments with ungrouped captures, each row with its regroup."""
+"""The project page's rollup of deployments that need a regroup (ungrouped captures, sessions
+out of date, or both), each row with its regroup: what the deployments' cards say, for the
+whole project in a constant number of queries."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ from dataclasses import dataclass
 
 from jobs.models import REGROUP_JOB, Job
 from jobs.presenters import JobView, StageView, present
-from monitoring.models import Deployment
+from jobs.regroup import asks_for_full
+from monitoring.models import Deployment, Project
+from monitoring.staleness import Staleness, deployment_staleness
 
+from .sessions_out_of_date import deployments_needing_regroup
 from .ungrouped_captures import UNGROUPED_CAPTURES
 
 
@@ -15,26 +20,61 @@ from .ungrouped_captures import UNGROUPED_CAPTURES
 class RollupRow:
     deployment: Deployment
     regroup: JobView | None  # its active regroup, if any
+    # What is out of date in its sessions (None: nothing, or not asked while it regroups).
+    staleness: Staleness | None = None
+
+    @property
+    def needs_regroup(self) -> bool:
+        return bool(self.deployment.source_images_without_event_count or self.staleness)
 
     @property
     def progress(self) -> StageView | None:
-        """The regroup's bar, from "0 of N captures" until its worker has counted."""
+        """The regroup's bar, from "0 of N captures" until its worker has counted (a full
+        regroup's total is all the captures: it waits for the worker's)."""
         counted = self.regroup.counted_stage if self.regroup else None
-        return counted or UNGROUPED_CAPTURES.initial_progress(
+        if counted or (self.regroup and asks_for_full(self.regroup.job.params)):
+            return counted
+        return UNGROUPED_CAPTURES.initial_progress(
             self.deployment.source_images_without_event_count
         )
 
 
-def rollup_rows(deployments: list[Deployment]) -> list[RollupRow]:
-    """A row for each deployment, with all their active regroups read in one query."""
-    active = Job.objects.of_type(REGROUP_JOB).active().by_target(deployments)
-    return [_row(deployment, active.get(deployment.pk)) for deployment in deployments]
+@dataclass(frozen=True)
+class ProjectRollup:
+    deployments_total: int
+    rows: list[RollupRow]  # those that need a regroup, most ungrouped captures first
+
+    @property
+    def deployments(self) -> list[Deployment]:
+        return [row.deployment for row in self.rows]
+
+    @property
+    def captures(self) -> int:
+        """Captures without a session in all of them."""
+        return sum(row.deployment.source_images_without_event_count for row in self.rows)
+
+    @property
+    def out_of_date(self) -> int:
+        """How many of them have sessions out of date."""
+        return sum(1 for row in self.rows if row.staleness)
+
+
+def project_rollup(project: Project) -> ProjectRollup:
+    """The rollup: the deployments needing a regroup and their active regroups (four queries
+    for these, one for the number of deployments, whatever their number)."""
+    needs = deployments_needing_regroup(project)
+    deployments = [need.deployment for need in needs]
+    active = Job.objects.of_type(REGROUP_JOB).active().by_target(deployments) if needs else {}
+    rows = [_row(need.deployment, active.get(need.deployment.pk), need.staleness) for need in needs]
+    return ProjectRollup(deployments_total=project.deployments.count(), rows=rows)
 
 
 def rollup_row_of(deployment: Deployment) -> RollupRow:
+    """One deployment's row; its sessions are checked only once no regroup of it runs."""
     active = Job.objects.of_type(REGROUP_JOB).for_target(deployment).active().newest()
-    return _row(deployment, active)
+    staleness = None if active else deployment_staleness(deployment) or None
+    return _row(deployment, active, staleness)
 
 
-def _row(deployment: Deployment, job: Job | None) -> RollupRow:
-    return RollupRow(deployment, present(job) if job else None)
+def _row(deployment: Deployment, job: Job | None, staleness: Staleness | None) -> RollupRow:
+    return RollupRow(deployment, present(job) if job else None, staleness)

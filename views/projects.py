@@ -9,9 +9,8 @@ from jobs.models import REGROUP_JOB
 from monitoring.grouping import session_gap
 from monitoring.models import Deployment, Project
 from monitoring.permissions import can_manage, visible_projects
-from monitoring.ungrouped import project_rollup
 from suggestions.kinds import Viewer
-from suggestions.rollup import rollup_row_of, rollup_rows
+from suggestions.rollup import project_rollup, rollup_row_of
 
 from . import polling
 from .access import with_visible_project
@@ -37,9 +36,8 @@ def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "project": project,
         "deployments": project.deployments.all(),
         "rollup": rollup,
-        "rollup_rows": rollup_rows(rollup.deployments),
         "can_manage": viewer.can_act,
-        "managers": viewer.managers if rollup.deployments else [],
+        "managers": viewer.managers if rollup.rows else [],
         "gap_is_default": unusable_setting is not None,
         "gap_seconds": gap,
         "gap_hours": gap // 3600,
