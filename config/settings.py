@@ -160,7 +160,30 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Files of captures uploaded to be added (kept until their job succeeds, for Retry):
+    # on this machine by default; with workers on several machines, in an S3-compatible
+    # bucket that they all reach (django-storages, `pip install '.[s3]'`).
+    "capture_uploads": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "uploads" / "captures")},
+    },
 }
+if UPLOADS_S3_BUCKET := os.environ.get("UPLOADS_S3_BUCKET"):
+    STORAGES["capture_uploads"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": UPLOADS_S3_BUCKET,
+            "location": os.environ.get("UPLOADS_S3_PREFIX", "capture-uploads"),
+            # Empty: AWS itself; else the URL of another S3-compatible service.
+            "endpoint_url": os.environ.get("UPLOADS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("UPLOADS_S3_REGION") or None,
+            # Empty: the machine's own credentials (instance role, AWS_* variables).
+            "access_key": os.environ.get("UPLOADS_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("UPLOADS_S3_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
 if DEBUG:
     # Files come from their sources then; a missing collected folder is no news.
     warnings.filterwarnings("ignore", "No directory at", UserWarning)
@@ -204,6 +227,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Captures a regroup writes per transaction; it reports progress and honours a cancel
 # between chunks. Whole sessions go in a chunk, so one very long session makes a bigger one.
 REGROUP_CHUNK_CAPTURES = int(os.environ.get("REGROUP_CHUNK_CAPTURES", "5000"))
+
+# Adding captures from the browser: the limits the upload form states and enforces, and
+# the rows an import writes per transaction (between progress reports and cancel checks).
+CAPTURE_IMPORT_MAX_BYTES = int(float(os.environ.get("CAPTURE_IMPORT_MAX_MB", "100")) * 1024**2)
+CAPTURE_IMPORT_MAX_ROWS = int(os.environ.get("CAPTURE_IMPORT_MAX_ROWS", "1000000"))
+CAPTURE_IMPORT_CHUNK_ROWS = int(os.environ.get("CAPTURE_IMPORT_CHUNK_ROWS", "5000"))
 
 # Jobs. A running job saves its progress at most this often (and always at a stage's end).
 JOBS_PROGRESS_SAVE_SECONDS = float(os.environ.get("JOBS_PROGRESS_SAVE_SECONDS", "1"))

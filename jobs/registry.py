@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from . import populate, regroup
+from . import add_captures, populate, regroup
 from .job_type import JobType
 
 JOB_TYPES: dict[str, JobType] = {
-    job_type.key: job_type for job_type in (regroup.JOB_TYPE, populate.JOB_TYPE)
+    job_type.key: job_type
+    for job_type in (regroup.JOB_TYPE, populate.JOB_TYPE, add_captures.JOB_TYPE)
 }
 
 

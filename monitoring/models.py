@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models import Count, F, Func, Max, Min, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -383,6 +383,20 @@ CALCULATED_EVENT_FIELDS = [
 ]
 
 
+# Paths are compared through their first characters, which an index can hold on every
+# database (a whole path may be too long for a PostgreSQL index entry).
+PATH_START_LENGTH = 255
+
+
+class PathStart(Func):
+    """The first PATH_START_LENGTH characters of a path, written the same way in the index
+    and in queries (a literal, not a parameter, so SQLite matches the index's expression)."""
+
+    function = "SUBSTR"
+    template = f"%(function)s(%(expressions)s, 1, {PATH_START_LENGTH})"
+    output_field = models.CharField()
+
+
 class SourceImage(models.Model):
     """A capture: one photo taken by a deployment's camera."""
 
@@ -425,6 +439,8 @@ class SourceImage(models.Model):
                 condition=Q(timestamp__isnull=True, event__isnull=False),
                 name="capture_undated_in_event_idx",
             ),
+            # Adding captures skips paths the deployment already has.
+            models.Index(F("deployment"), PathStart("path"), name="capture_deployment_path_idx"),
         ]
 
     def __str__(self) -> str:

@@ -103,13 +103,32 @@ def test_import_captures_reports_every_bad_row_and_imports_nothing(deployment, c
 def test_import_captures_rejects_unknown_deployments_and_unreadable_files(
     deployment, csv_file, tmp_path
 ):
-    path = csv_file("a.jpg,2024-06-01T21:00:00Z\n")
+    path = csv_file("path,timestamp\na.jpg,2024-06-01T21:00:00Z\n")
     with pytest.raises(CommandError, match="no deployment with id 4242"):
         run_command("import_captures", "4242", str(path))
     with pytest.raises(CommandError, match="Can't read"):
         run_command("import_captures", str(deployment.pk), str(tmp_path / "missing.csv"))
     binary = tmp_path / "photo.csv"
     binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
-    with pytest.raises(CommandError, match="not readable as CSV text"):
+    with pytest.raises(CommandError, match="this is not a CSV text file"):
         run_command("import_captures", str(deployment.pk), str(binary))
     assert not SourceImage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_captures_with_group_runs_the_job_stages_in_the_foreground(deployment, csv_file):
+    path = csv_file(
+        "path,timestamp\n"
+        "night1/0001.jpg,2024-06-01T21:00:00Z\n"
+        "night1/0002.jpg,2024-06-01T21:01:00Z\n"
+        "night2/0001.jpg,2024-06-02T21:00:00Z\n"
+    )
+    output = run_command("import_captures", str(deployment.pk), str(path), "--group")
+
+    assert "Check" in output and "Group sessions" in output and "Refresh counts" in output
+    assert "Added 3 captures and grouped them into 2 sessions." in output
+    deployment.refresh_from_db()
+    assert (deployment.events_count, deployment.source_images_without_event_count) == (2, 0)
+
+    again = run_command("import_captures", str(deployment.pk), str(path), "--group")
+    assert "Added no captures: all 3 were already there." in again

@@ -1,18 +1,20 @@
 """import_captures against files built to break it: a clear, line-numbered refusal, an exit
-status that says so, and nothing imported; or, for a byte-order mark, a normal import."""
+status that says so, and nothing imported; or, for a byte-order mark, a normal import.
+(The reader's other bad inputs, shared with the Add captures job: tests/test_capture_files.py.)"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from monitoring.grouping import regroup_deployment
 from monitoring.models import Deployment, SourceImage
@@ -103,17 +105,22 @@ def test_every_hostile_row_of_a_file_is_reported_at_once(deployment, tmp_path):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"path,timestamp\n", b"path,timestamp\r\n\r\n  \r\n", b"\n\n"],
+    ("content", "reason"),
+    [
+        (b"", "the file is empty"),
+        (b"path,timestamp\n", "the file has a header but no rows"),
+        (b"path,timestamp\r\n\r\n  \r\n", "the file has a header but no rows"),
+        (b"\n\n", "the file has only blank lines"),
+    ],
     ids=["empty", "header-only", "header-and-blank-lines", "blank-lines"],
 )
-def test_a_file_without_rows_is_refused(deployment, tmp_path, content):
+def test_a_file_without_rows_is_refused(deployment, tmp_path, content, reason):
     path = write(tmp_path, content)
 
     with pytest.raises(CommandError) as error:
         import_file(deployment, path)
 
-    assert str(error.value) == f"Nothing was imported: {path} has no rows to import."
+    assert str(error.value) == f"Nothing was imported from {path}: {reason}."
     assert error.value.returncode == 1
     assert_nothing_imported(deployment)
 
@@ -134,6 +141,10 @@ def test_a_byte_order_mark_is_accepted_and_one_capture_is_one_capture(deployment
     )
 
 
+# The latest a capture may be: a clock set years ahead is refused (see test_capture_files).
+NEXT_YEAR = (timezone.now() + timedelta(days=364)).replace(microsecond=999999)
+
+
 @pytest.mark.django_db
 def test_the_extreme_dates_accepted_are_stored_counted_and_grouped(deployment, tmp_path):
     longest = "x" * 1024
@@ -141,7 +152,7 @@ def test_the_extreme_dates_accepted_are_stored_counted_and_grouped(deployment, t
         tmp_path,
         (
             f"path,timestamp\nfirst.jpg,0001-01-02T00:00:00Z\n{longest},2024-06-01T21:00:00Z\n"
-            "last.jpg,9999-12-30T23:59:59.999999Z\n"
+            f"last.jpg,{NEXT_YEAR.isoformat()}\n"
         ).encode(),
     )
 
@@ -150,7 +161,7 @@ def test_the_extreme_dates_accepted_are_stored_counted_and_grouped(deployment, t
 
     deployment.refresh_from_db()
     assert deployment.first_capture_timestamp == datetime(1, 1, 2, tzinfo=UTC)
-    assert deployment.last_capture_timestamp == datetime(9999, 12, 30, 23, 59, 59, 999999, UTC)
+    assert deployment.last_capture_timestamp == NEXT_YEAR
     assert deployment.events_count == 3
     assert deployment.source_images_without_event_count == 0
     assert SourceImage.objects.filter(path=longest).exists()
@@ -172,10 +183,12 @@ def test_the_command_exits_non_zero_on_a_hostile_file_and_zero_on_a_good_one(dep
     assert f"line 2: '9999-12-31T23:59:59-14:00' {OUT_OF_RANGE}" in hostile.stderr
     assert "Traceback" not in hostile.stderr
     assert empty.returncode == 1
-    assert "has no rows to import" in empty.stderr
+    assert "the file has a header but no rows" in empty.stderr
     assert_nothing_imported(deployment)
 
-    good = manage(b"\xef\xbb\xbfa.jpg,2024-06-01T21:00:00Z\nb.jpg,2024-06-01T21:01:00Z\n")
+    good = manage(
+        b"\xef\xbb\xbfpath,timestamp\na.jpg,2024-06-01T21:00:00Z\nb.jpg,2024-06-01T21:01:00Z\n"
+    )
 
     assert good.returncode == 0, good.stderr
     assert "Imported 2 captures into Station A (0 without a timestamp)." in good.stdout

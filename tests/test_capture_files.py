@@ -1,0 +1,191 @@
+"""The one reader of capture files: every bad input the Add captures job and import_captures
+refuse, each with a precise, line-numbered message; and the chunked import's skips."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring.importing import (
+    LINE_MAX_BYTES,
+    CaptureFileError,
+    EmptyCaptureFile,
+    FileCheck,
+    check_capture_file,
+    import_capture_rows,
+)
+from monitoring.models import SourceImage
+
+
+def check(content: bytes, **limits) -> FileCheck:
+    return check_capture_file(io.BytesIO(content), **limits)
+
+
+def refusal(content: bytes, **limits) -> str:
+    with pytest.raises(CaptureFileError) as error:
+        check(content, **limits)
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"path,timestamp\n", "the file has a header but no rows"),
+        (b"\r\n\r\n", "the file has only blank lines"),
+        (
+            b"a.jpg,2024-06-01T21:00:00Z\n",
+            "line 1: the first line must be the header path,timestamp (and optionally "
+            "width,height); found 'a.jpg,2024-06-01T21:00:00Z'",
+        ),
+        (
+            b"path,time\na.jpg,2024-06-01T21:00:00Z\n",
+            "line 1: unknown column 'time'; the columns are path,timestamp (and optionally "
+            "width,height)",
+        ),
+        (
+            b"path,width\na.jpg,10\n",
+            "line 1: the header has no 'timestamp' column; the columns are path,timestamp "
+            "(and optionally width,height)",
+        ),
+        (b"path,path,timestamp\n", "line 1: the column 'path' is named twice"),
+        (
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "this is not a CSV text file: its first line holds bytes that aren't UTF-8 text "
+            "(the file must be CSV UTF-8 with the columns path,timestamp (and optionally "
+            "width,height))",
+        ),
+        (
+            b"PK\x03\x04\x14\x00\x06\x00",
+            "this is a zip file or a spreadsheet (.xlsx), not CSV text: save it as CSV UTF-8 "
+            "and add that",
+        ),
+    ],
+    ids=[
+        "empty",
+        "header-only",
+        "blank-lines",
+        "missing-header",
+        "wrong-header",
+        "header-without-timestamp",
+        "repeated-column",
+        "an-image",
+        "a-spreadsheet",
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_whole(content, message):
+    assert refusal(content) == message
+
+
+def test_an_empty_file_is_its_own_kind_of_refusal():
+    with pytest.raises(EmptyCaptureFile):
+        check(b"")
+
+
+def test_a_file_over_the_byte_limit_is_refused_while_reading():
+    rows = b"".join(b"night/%06d.jpg,2024-06-01T21:00:00Z\n" % n for n in range(1000))
+
+    assert refusal(b"path,timestamp\n" + rows, max_bytes=10_000) == (
+        "the file is over the limit of 10,000 bytes, so split it into smaller files"
+    )
+
+
+def test_a_file_over_the_row_limit_is_refused():
+    rows = b"".join(b"%d.jpg,\n" % n for n in range(11))
+
+    assert refusal(b"path,timestamp\n" + rows, max_rows=10) == (
+        "the file has more than 10 rows; at most 10 can be added at once, so split it into "
+        "smaller files"
+    )
+
+
+def test_bad_rows_are_all_listed_with_their_lines_and_good_ones_counted():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    content = (
+        "path,timestamp,width,height\r\n"
+        "good.jpg,2025-06-01T21:00:00Z,4000,3000\r\n"
+        "latin.jpg,2025-06-01T21:00:00Z,,\r\n".replace("latin", "caf\udce9").encode(
+            "utf-8", "surrogateescape"
+        )
+        + b"future.jpg,2027-01-02T00:00:00Z,,\r\n"
+        b"wide.jpg,2025-06-01T21:00:00Z,-3,\r\n"
+        b"short.jpg,2025-06-01T21:00:00Z\r\n"
+        b"huge" + b"x" * (10 * 1024 * 1024) + b",2025-06-01T21:00:00Z,,\r\n"
+        b"naive.jpg,2025-06-01 21:00:00,,\r\n"
+        b"undated.jpg,,,\r\n"
+    )
+
+    found = check_capture_file(io.BytesIO(content), now=now)
+
+    assert found.problems == [
+        "line 3: byte 0xe9 at character 4 is not UTF-8 text; save the file as CSV UTF-8",
+        "line 4: '2027-01-02T00:00:00Z' is more than a year in the future; is the camera's "
+        "clock set right?",
+        "line 5: the width '-3' is not a whole number of pixels above 0",
+        "line 6: expected 4 columns (path,timestamp,width,height), found 2",
+        f"line 7: the line is 10,485,789 bytes long; a row holds at most {LINE_MAX_BYTES:,} "
+        "(a path at most 1,024 characters)",
+    ]
+    assert (found.rows, found.rows_undated, found.problem_count) == (3, 1, 5)
+    assert found.naive_in_words() == ("1 timestamp had no time zone and was taken as UTC (line 8).")
+
+
+def test_a_byte_order_mark_and_windows_line_endings_are_read_as_any_file():
+    found = check(b"\xef\xbb\xbfPath,Timestamp\r\na.jpg,2024-06-01T21:00:00+02:00\r\n")
+
+    assert (found.ok, found.rows, found.naive_timestamps) == (True, 1, 0)
+
+
+def test_a_quoted_path_may_hold_commas():
+    found = check(b'path,timestamp\n"night 1, cam 2/a.jpg",2024-06-01T21:00:00Z\n')
+
+    assert (found.ok, found.rows) == (True, 1)
+
+
+def test_many_bad_rows_are_counted_and_only_the_first_kept():
+    rows = b"".join(b",2024-06-01T21:00:00Z\n" for _ in range(1000))
+
+    found = check(b"path,timestamp\n" + rows)
+
+    assert found.problem_count == 1000
+    assert len(found.problems) == 200
+    assert found.bad_rows_in_words() == "1,000 bad rows"
+
+
+@pytest.mark.django_db
+def test_import_skips_paths_already_there_or_repeated_and_goes_on_after_a_stop(deployment):
+    SourceImage.objects.create(deployment=deployment, project=deployment.project, path="b.jpg")
+    content = (
+        b"path,timestamp\na.jpg,2024-06-01T21:00:00Z\nb.jpg,2024-06-01T21:01:00Z\n"
+        b"a.jpg,2024-06-01T21:02:00Z\nc.jpg,\nd.jpg,2024-06-01T21:03:00Z\n"
+    )
+    saved = []
+
+    first = import_capture_rows(
+        deployment,
+        io.BytesIO(content),
+        chunk_rows=2,
+        in_chunk=lambda totals: saved.append(totals.as_json()),
+        should_stop=lambda: True,
+    )
+    assert (first.stopped, first.rows_done, first.added, first.already_there) == (True, 2, 1, 1)
+    assert saved == [first.as_json()]
+
+    rest = import_capture_rows(deployment, io.BytesIO(content), chunk_rows=2, totals=first)
+
+    assert (rest.stopped, rest.rows_done, rest.added, rest.already_there) == (False, 5, 3, 2)
+    paths = SourceImage.objects.filter(deployment=deployment).values_list("path", flat=True)
+    assert sorted(paths) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    assert SourceImage.objects.filter(pk__range=(rest.first_id, rest.last_id)).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_timestamp_a_year_ahead_is_the_latest_accepted(deployment):
+    ahead = timezone.now() + timedelta(days=364)
+
+    found = check(f"path,timestamp\na.jpg,{ahead.isoformat()}\n".encode())
+
+    assert found.ok
