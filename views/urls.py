@@ -9,6 +9,7 @@ from . import (
     occurrences,
     projects,
     sessions,
+    settings,
 )
 
 DEPLOYMENT = "projects/<int:project_id>/deployments/<int:deployment_id>/"
@@ -40,6 +41,7 @@ urlpatterns = [
     path(f"{DEPLOYMENT}dismiss/", deployment_card.dismiss_card, name="deployment-card-dismiss"),
     path(f"{DEPLOYMENT}show/", deployment_card.show_card, name="deployment-card-show"),
     path(f"{DEPLOYMENT}rollup-row/", projects.rollup_row, name="deployment-rollup-row"),
+    path("projects/<int:project_id>/settings/", settings.project_settings, name="project-settings"),
     path("projects/<int:project_id>/sessions/", sessions.session_list, name="session-list"),
     path(
         "projects/<int:project_id>/sessions/<int:session_id>/",
