@@ -153,3 +153,17 @@ def test_deployments_needing_regroup_say_which_need_a_full_one(project):
     ]
     assert needs[1].staleness.drawn_gap_seconds == 3600
     assert len(queries) == 3
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_long_sessions_are_found_through_the_length_index(project, deployment):
+    sessions(deployment, (0, 8), (1, 30))
+    with CaptureQueriesContext(connection) as queries:
+        project_staleness(project)
+    too_long = next(q["sql"] for q in queries.captured_queries if '"end" -' in q["sql"])
+    with connection.cursor() as cursor:
+        # The table is tiny: ask whether the index can serve, not whether it is cheapest.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {too_long}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "event_project_length_idx" in plan
