@@ -1,22 +1,92 @@
-"""How many occurrences a filter of the occurrence list selects, from stored counts.
+"""How many occurrences a filter of the occurrence list selects, and how many of them have
+no session, deployment by deployment (what the list's banner says).
 
 Counting a million occurrences for a page's "1,204 occurrences" and its page links costs
-more than the rest of the page; the deployments keep these numbers already.
+more than the rest of the page; the deployments keep these numbers already. Each filter
+costs the same queries whatever the size of the data.
 """
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from dataclasses import dataclass
 
-from .models import Deployment, Project
+from django.db.models import Case, Count, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual
+
+from .models import Deployment, Event, Occurrence, Taxon
+
+# Below this many, a list is counted rather than sized from the stored counts: cheap, and
+# exact even if a pipeline added occurrences without refreshing the stored numbers. Past
+# it, a slightly stale total only shifts page links, while counting would cost more than
+# the rest of the page.
+TRUST_STORED_COUNT_FROM = 10_000
 
 
-def stored_occurrence_count(
-    project: Project, deployment: Deployment | None, without_session: bool
+@dataclass
+class OccurrenceListCounts:
+    # How many occurrences the list holds; None when the paginator counts them (one
+    # session's, through its index).
+    total: int | None
+    # How many of them have no session, in all and on each deployment with captures
+    # without a session (those that explain it, which the banner names).
+    without_session: int
+    without_session_by_deployment: dict[int, int]
+
+
+def occurrence_list_counts(
+    listed: QuerySet[Occurrence],
+    deployments: list[Deployment],
+    *,
+    session: Event | None = None,
+    without_session: bool = False,
+    taxon: Taxon | None = None,
+) -> OccurrenceListCounts:
+    """The counts of `listed`, the occurrence list of `deployments` (a project's, or the
+    one it is filtered by) filtered by one `session`, by having none, or by a `taxon`.
+
+    One query in every case. A taxon's occurrences are counted in one pass over the
+    (project, taxon, event, deployment) index; otherwise the numbers are the deployments'
+    stored ones.
+    """
+    if session is not None:
+        return OccurrenceListCounts(None, 0, {})
+    ungrouped = [d for d in deployments if d.source_images_without_event_count]
+    if taxon is None:
+        by_deployment = {d.pk: d.occurrences_without_event_count for d in ungrouped}
+        return OccurrenceListCounts(
+            total=_stored_or_counted(listed, deployments, without_session),
+            without_session=sum(d.occurrences_without_event_count for d in deployments),
+            without_session_by_deployment=by_deployment,
+        )
+    # Not COUNT(id): the index holds everything these need, so no table row is read.
+    no_session = Q(event__isnull=True)
+    counts = listed.aggregate(
+        total=Count("*"),
+        without_session=Count("deployment", filter=no_session),
+        **{
+            f"deployment_{d.pk}": Count("deployment", filter=no_session & Q(deployment=d.pk))
+            for d in ungrouped
+        },
+    )
+    return OccurrenceListCounts(
+        total=counts["total"],
+        without_session=counts["without_session"],
+        without_session_by_deployment={d.pk: counts[f"deployment_{d.pk}"] for d in ungrouped},
+    )
+
+
+def _stored_or_counted(
+    listed: QuerySet[Occurrence], deployments: list[Deployment], without_session: bool
 ) -> int:
-    """Occurrences of the project (or one deployment), all or only those with no session."""
-    deployments = project.deployments.all()
-    if deployment is not None:
-        deployments = deployments.filter(pk=deployment.pk)
+    """The deployments' stored total if it reaches TRUST_STORED_COUNT_FROM, else the list
+    counted: one query either way, the count running only where it is needed."""
     field = "occurrences_without_event_count" if without_session else "occurrences_count"
-    return deployments.aggregate(total=Sum(field))["total"] or 0
+    stored = Coalesce(Sum(field), 0)
+    counted = listed.order_by().values("project").annotate(n=Count("*")).values("n")
+    return Deployment.objects.filter(pk__in=[d.pk for d in deployments]).aggregate(
+        size=Case(
+            When(GreaterThanOrEqual(stored, TRUST_STORED_COUNT_FROM), then=stored),
+            default=Coalesce(Subquery(counted), Value(0)),
+        )
+    )["size"]

@@ -1,17 +1,16 @@
 """Where captures aren't grouped, as the occurrence list reports it.
 
-It reads the deployments' stored counts; the occurrence banner counts live only when a
-taxon filter narrows the list, through the (event, determination) index. (The project
-page's rollup is suggestions.rollup.)
+It reads the deployments' stored counts, or the counts of a taxon's occurrences when a
+taxon filter narrows the list (monitoring.occurrence_counts). (The project page's rollup
+is suggestions.rollup.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
-
-from .models import Deployment, Event, Occurrence, Project, Taxon
+from .models import Deployment
+from .occurrence_counts import OccurrenceListCounts
 
 BANNER_NAMES = 3
 
@@ -32,38 +31,14 @@ class NoSessionBanner:
 
 
 def no_session_banner(
-    project: Project,
-    deployment: Deployment | None = None,
-    session: Event | str | None = None,
-    taxon: Taxon | None = None,
+    deployments: list[Deployment], counts: OccurrenceListCounts
 ) -> NoSessionBanner | None:
     """What the occurrence list's banner says, or None when the list has no occurrence
-    without a session. `session` is a session (then nothing to say), "none" or None."""
-    if isinstance(session, Event):
+    without a session. `deployments` are those the list covers, `counts` its counts."""
+    if not counts.without_session:
         return None
-    deployments: QuerySet[Deployment] = project.deployments.all()
-    if deployment is not None:
-        deployments = deployments.filter(pk=deployment.pk)
-    if taxon is None:
-        counts = dict(
-            deployments.filter(occurrences_without_event_count__gt=0).values_list(
-                "pk", "occurrences_without_event_count"
-            )
-        )
-    else:
-        without_session = Occurrence.objects.filter(
-            project=project, event__isnull=True, determination=taxon
-        )
-        if deployment is not None:
-            without_session = without_session.filter(deployment=deployment)
-        # COUNT(*), not COUNT(id): the (project, taxon, event, deployment) index holds
-        # everything this needs, so it reads no table rows.
-        counts = dict(without_session.values_list("deployment").annotate(n=Count("*")).order_by())
-    if not counts:
-        return None
-    responsible = list(
-        deployments.filter(pk__in=counts, source_images_without_event_count__gt=0).order_by(
-            "-source_images_without_event_count", "name"
-        )
+    responsible = sorted(
+        (d for d in deployments if counts.without_session_by_deployment.get(d.pk)),
+        key=lambda d: (-d.source_images_without_event_count, d.name),
     )
-    return NoSessionBanner(occurrences=sum(counts.values()), responsible=responsible)
+    return NoSessionBanner(occurrences=counts.without_session, responsible=responsible)

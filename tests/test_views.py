@@ -546,3 +546,30 @@ def test_a_big_occurrence_list_takes_its_size_from_stored_counts(
     assert not any("COUNT(*)" in query["sql"] for query in queries.captured_queries)
     # A small list is counted, so a stale stored number can't hide its rows.
     assert "3 occurrences" in small
+
+
+@pytest.mark.parametrize("filtered_by", ["nothing", "deployment", "no session"])
+def test_a_small_and_a_big_occurrence_list_run_the_same_queries(
+    client, member, project, deployment, filtered_by
+):
+    """The list is sized from stored counts when big and counted when small: in one query
+    either way, so its queries don't depend on the size of the data."""
+    make_occurrences(deployment, 3)
+    filters = {"nothing": {}, "deployment": {"deployment": deployment.pk}}.get(
+        filtered_by, {"session": "none"}
+    )
+    url = occurrence_list_url(project, **filters)
+    client.force_login(member)
+    client.get(url)  # warm the session and user lookups alike
+
+    def size_and_queries(stored: int) -> tuple[int, int]:
+        Deployment.objects.filter(pk=deployment.pk).update(
+            occurrences_count=stored, occurrences_without_event_count=stored
+        )
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        return response.context["occurrences"].paginator.count, len(queries)
+
+    (big, big_queries), (small, small_queries) = size_and_queries(20_000), size_and_queries(3)
+    assert (big, small) == (20_000, 3)
+    assert big_queries == small_queries

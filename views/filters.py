@@ -24,7 +24,7 @@ class DeploymentFilterForm(forms.Form):
     def __init__(self, data: Any, *, project: Project) -> None:
         super().__init__(data)
         self.project = project
-        self.fields["deployment"].queryset = project.deployments.all()
+        self.fields["deployment"].queryset = project.deployments.defer("capture_nights")
 
 
 class OccurrenceFilterForm(DeploymentFilterForm):

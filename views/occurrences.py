@@ -2,8 +2,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from monitoring.models import Project
-from monitoring.occurrence_counts import stored_occurrence_count
+from monitoring.models import Event, Project
+from monitoring.occurrence_counts import occurrence_list_counts
 from monitoring.ungrouped import no_session_banner
 
 from .access import with_visible_project
@@ -12,7 +12,15 @@ from .http import HtmxHttpRequest
 from .pagination import page_of
 
 SESSION_CHOICES = 100
-TRUST_STORED_COUNT_FROM = 10_000
+LISTED_FIELDS = (
+    "project",  # the project's related manager checks it on every row
+    "determination_score",
+    "determination__name",
+    "deployment__project_id",
+    "deployment__name",
+    "event__project_id",
+    "event__start",
+)
 
 
 @require_GET
@@ -21,7 +29,11 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     form = OccurrenceFilterForm(request.GET, project=project)
     form.is_valid()  # An invalid filter is left out of cleaned_data, and the page says so.
     filters = form.cleaned_data
-    occurrences = project.occurrences.select_related("determination", "deployment", "event")
+    # Only what a row shows: a whole deployment would bring its night strip, a long JSON
+    # list decoded once per row, and its many counts.
+    occurrences = project.occurrences.select_related("determination", "deployment", "event").only(
+        *LISTED_FIELDS
+    )
     if deployment := filters.get("deployment"):
         occurrences = occurrences.filter(deployment=deployment)
     session = filters.get("session")
@@ -40,6 +52,17 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     if session and session != NO_SESSION and session not in session_choices:
         session_choices.insert(0, session)
 
+    # Read once: the deployment select, the stored counts and the banner's names.
+    deployments = list(project.deployments.defer("capture_nights"))
+    covered = [d for d in deployments if d == deployment] if deployment else deployments
+    counts = occurrence_list_counts(
+        occurrences,
+        covered,
+        session=session if isinstance(session, Event) else None,
+        without_session=session == NO_SESSION,
+        taxon=taxon,
+    )
+
     context = {
         "project": project,
         "form": form,
@@ -47,28 +70,11 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "session": session,
         "taxon": taxon,
         "no_session": NO_SESSION,
-        "deployments": project.deployments.all(),
+        "deployments": deployments,
         "session_choices": session_choices,
         "taxa": project_taxa(project),
-        "occurrences": page_of(request, occurrences, count=_stored_count(project, filters)),
+        "occurrences": page_of(request, occurrences, count=counts.total),
         "session_choices_cut": len(session_choices) >= SESSION_CHOICES,
-        "banner": no_session_banner(project, deployment, session, taxon),
+        "banner": no_session_banner(covered, counts),
     }
     return render(request, "occurrence_list.html", context)
-
-
-def _stored_count(project: Project, filters: dict) -> int | None:
-    """The list's size from the deployments' stored counts, for big lists only.
-
-    A taxon or a particular session is counted through its index. Small lists are always
-    counted: cheap, and exact even if a pipeline added occurrences without refreshing the
-    stored numbers. Past TRUST_STORED_COUNT_FROM, a slightly stale total only shifts page
-    links, while counting would cost more than the rest of the page.
-    """
-    session = filters.get("session")
-    if filters.get("taxon") or (session and session != NO_SESSION):
-        return None
-    stored = stored_occurrence_count(
-        project, filters.get("deployment"), without_session=session == NO_SESSION
-    )
-    return stored if stored >= TRUST_STORED_COUNT_FROM else None
