@@ -11,7 +11,8 @@ from .filters import NO_SESSION, OccurrenceFilterForm, project_taxa
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
-SESSION_CHOICES = 100
+# Each option's date costs as much to format as a table row: 50, like a page of rows.
+SESSION_CHOICES = 50
 LISTED_FIELDS = (
     "project",  # the project's related manager checks it on every row
     "determination_score",
