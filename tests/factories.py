@@ -90,14 +90,20 @@ def add_nights(
 # --- Sessions and occurrences -----------------------------------------------------------
 
 
-def make_session(deployment: Deployment, start: datetime, **fields) -> Event:
-    """A session of one night, 7 h 30 min long, with whatever stored counts are given."""
+def make_session(
+    deployment: Deployment,
+    start: datetime,
+    length: timedelta = timedelta(hours=7, minutes=30),
+    **fields,
+) -> Event:
+    """A session of one night, 7 h 30 min long unless told, with whatever stored counts are
+    given."""
     return Event.objects.create(
         deployment=deployment,
         project=deployment.project,
         group_by=start.isoformat(),
         start=start,
-        end=start + timedelta(hours=7, minutes=30),
+        end=start + length,
         **fields,
     )
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from jobs.models import REGROUP_JOB, Job, JobStatus
 from monitoring.models import Deployment, Project
-from tests.factories import HTMX, START, add_nights, deployment_url, make_job
+from tests.factories import HTMX, START, add_nights, deployment_url, make_job, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -36,13 +36,8 @@ def stale(project: Project, deployment: Deployment) -> Deployment:
 
 
 def long_session(deployment: Deployment, day: int, hours: int) -> None:
-    start = START + timedelta(days=day)
-    deployment.events.create(
-        project=deployment.project,
-        group_by=f"long-{day}",
-        start=start,
-        end=start + timedelta(hours=hours),
-    )
+    """A session `hours` long from an hour into the night `day` (beside any drawn there)."""
+    make_session(deployment, START + timedelta(days=day, hours=1), timedelta(hours=hours))
 
 
 def card_of(client: Client, deployment: Deployment) -> str:
@@ -78,7 +73,7 @@ def test_sessions_longer_than_24_hours_are_counted_and_pluralised(client, manage
     assert "3 sessions are longer than 24 hours. Click Regroup to split them." in card_of(
         client, deployment
     )
-    deployment.events.filter(group_by__in=["long-12", "long-14"]).delete()
+    deployment.events.filter(start__gt=START + timedelta(days=11)).delete()
     assert "1 session is longer than 24 hours. Click Regroup to split them." in card_of(
         client, deployment
     )
@@ -86,7 +81,8 @@ def test_sessions_longer_than_24_hours_are_counted_and_pluralised(client, manage
 
 def test_overlapping_sessions_say_so(client, manager, deployment):
     add_nights(deployment, grouped=1)
-    long_session(deployment, 0, 2)  # inside the first night's session
+    # From inside the first night's session (21:00 to 21:50) to 23:05.
+    make_session(deployment, START + timedelta(minutes=5), timedelta(hours=2))
     client.force_login(manager)
     assert "1 session overlaps an earlier one. Click Regroup to redraw them." in card_of(
         client, deployment
@@ -276,3 +272,23 @@ def test_the_project_page_runs_as_many_queries_for_5_deployments_as_for_1(
         return len(queries)
 
     assert queries_for(5) == queries_for(1)
+
+
+def test_retry_after_sessions_went_out_of_date_runs_a_full_regroup(client, manager, stale):
+    failed = make_job(stale, JobStatus.FAILURE)  # an ordinary regroup, before the change
+    client.force_login(manager)
+
+    client.post(deployment_url("deployment-regroup-retry", stale))
+
+    failed.refresh_from_db()
+    assert failed.status == JobStatus.FAILURE
+    assert Job.objects.of_type(REGROUP_JOB).active().get().params == {"full": True}
+
+
+def test_retry_of_a_failed_full_regroup_reruns_it(client, manager, stale):
+    failed = full_job(stale, JobStatus.FAILURE)
+    client.force_login(manager)
+
+    client.post(deployment_url("deployment-regroup-retry", stale))
+
+    assert Job.objects.of_type(REGROUP_JOB).active().get() == failed

@@ -13,7 +13,7 @@ from monitoring.grouping import RULES_VERSION
 from monitoring.models import Deployment
 from monitoring.staleness import deployment_staleness, project_staleness
 from suggestions.sessions_out_of_date import deployments_needing_regroup
-from tests.factories import START, add_nights
+from tests.factories import START, add_nights, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -28,13 +28,7 @@ def recorded(deployment: Deployment, gap: int | None, rules: int | None = RULES_
 def sessions(deployment: Deployment, *spans: tuple[int, float]) -> None:
     """Sessions starting `day` days after START, `hours` long."""
     for day, hours in spans:
-        start = START + timedelta(days=day)
-        deployment.events.create(
-            project=deployment.project,
-            group_by=f"{start.isoformat()}-{hours}",
-            start=start,
-            end=start + timedelta(hours=hours),
-        )
+        make_session(deployment, START + timedelta(days=day), timedelta(hours=hours))
     Deployment.objects.filter(pk=deployment.pk).update(events_count=deployment.events.count())
     deployment.refresh_from_db()
 

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from jobs.actions import cancel_job, retry_job, start
 from jobs.job_type import NothingToDo
 from jobs.models import REGROUP_JOB, Job
-from jobs.regroup import FULL_PARAM
+from jobs.regroup import FULL_PARAM, asks_for_full
 from monitoring.models import Deployment, Project
 from suggestions.dismissals import dismiss, undismiss
 from suggestions.kinds import CardState, Viewer
@@ -134,11 +134,13 @@ def regroup_retry(request: HtmxHttpRequest, project: Project, deployment_id: int
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
     require_manager(request.user, project)
     latest = Job.objects.of_type(REGROUP_JOB).for_target(deployment).newest()
+    params = regroup_params(deployment)
     try:
-        if latest is not None and latest.can_retry:
+        # A retry runs the job as it was asked; sessions out of date since need a full one.
+        if latest is not None and latest.can_retry and (asks_for_full(latest.params) or not params):
             job, _ = retry_job(latest, request.user)
         else:
-            job, _ = start(REGROUP_JOB, deployment, request.user, regroup_params(deployment))
+            job, _ = start(REGROUP_JOB, deployment, request.user, params)
     except NothingToDo as nothing:
         return _nothing_to_do(request, deployment, nothing)
     if request.htmx:
