@@ -28,6 +28,13 @@ class RollupRow:
         return bool(self.deployment.source_images_without_event_count or self.staleness)
 
     @property
+    def out_of_date(self) -> bool:
+        """Its sessions are out of date, or a full regroup is redrawing them (which clears
+        the record that tells)."""
+        running_full = self.regroup is not None and asks_for_full(self.regroup.job.params)
+        return bool(self.staleness) or running_full
+
+    @property
     def progress(self) -> StageView | None:
         """The regroup's bar, from "0 of N captures" until its worker has counted (a full
         regroup's total is all the captures: it waits for the worker's)."""
@@ -55,16 +62,16 @@ class ProjectRollup:
 
     @property
     def out_of_date(self) -> int:
-        """How many of them have sessions out of date."""
-        return sum(1 for row in self.rows if row.staleness)
+        """How many of them have sessions out of date (or being redrawn)."""
+        return sum(1 for row in self.rows if row.out_of_date)
 
 
 def project_rollup(project: Project) -> ProjectRollup:
-    """The rollup: the deployments needing a regroup and their active regroups (four queries
-    for these, one for the number of deployments, whatever their number)."""
-    needs = deployments_needing_regroup(project)
-    deployments = [need.deployment for need in needs]
-    active = Job.objects.of_type(REGROUP_JOB).active().by_target(deployments) if needs else {}
+    """The rollup: the deployments needing a regroup or regrouping now, with their active
+    regroups (five queries, whatever the number of deployments)."""
+    # At most one active regroup per deployment (a database constraint).
+    active = {job.deployment_id: job for job in project.jobs.of_type(REGROUP_JOB).active()}
+    needs = deployments_needing_regroup(project, regrouping=active.keys())
     rows = [_row(need.deployment, active.get(need.deployment.pk), need.staleness) for need in needs]
     return ProjectRollup(deployments_total=project.deployments.count(), rows=rows)
 

@@ -8,6 +8,7 @@ numbers: its full regroup groups them too.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -211,7 +212,9 @@ class RegroupNeed:
     staleness: Staleness | None
 
 
-def deployments_needing_regroup(project: Project) -> list[RegroupNeed]:
+def deployments_needing_regroup(
+    project: Project, regrouping: Collection[int] = ()
+) -> list[RegroupNeed]:
     """The project's deployments that need a regroup, most ungrouped captures first, each
     with whether it needs a FULL one (params {"full": True}: its sessions are out of date).
 
@@ -219,6 +222,8 @@ def deployments_needing_regroup(project: Project) -> list[RegroupNeed]:
     then the project's sessions twice (monitoring.staleness). A deployment needs a regroup
     when it has ungrouped captures or out-of-date sessions; it needs a full one for the
     latter, whether or not it also has ungrouped captures (a full regroup groups them too).
+    `regrouping` names deployments (by id) to list whatever they need, such as those with a
+    regroup running, whose record of settings is cleared while it writes.
     """
     deployments = list(
         project.deployments.defer("capture_nights").order_by(
@@ -229,5 +234,7 @@ def deployments_needing_regroup(project: Project) -> list[RegroupNeed]:
     return [
         RegroupNeed(deployment, full=deployment.pk in stale, staleness=stale.get(deployment.pk))
         for deployment in deployments
-        if deployment.source_images_without_event_count or deployment.pk in stale
+        if deployment.source_images_without_event_count
+        or deployment.pk in stale
+        or deployment.pk in regrouping
     ]

@@ -292,3 +292,19 @@ def test_retry_of_a_failed_full_regroup_reruns_it(client, manager, stale):
     client.post(deployment_url("deployment-regroup-retry", stale))
 
     assert Job.objects.of_type(REGROUP_JOB).active().get() == failed
+
+
+def test_a_deployment_whose_full_regroup_runs_stays_in_the_rollup(client, manager, stale):
+    """A regroup clears the record of settings while it writes: the row stays meanwhile."""
+    full_job(stale, JobStatus.STARTED)
+    Deployment.objects.filter(pk=stale.pk).update(
+        sessions_gap_seconds=None, sessions_rules_version=None
+    )
+    client.force_login(manager)
+
+    text = client.get(stale.project.get_absolute_url()).text
+
+    assert "1 of 1 deployment has sessions out of date." in text
+    row = text.split(f'id="rollup-deployment-{stale.pk}"', 1)[1].split("</li>", 1)[0]
+    assert "sessions out of date" in row and "0 captures" not in row
+    assert 'role="progressbar"' in row and "Follow the job" in row
