@@ -254,12 +254,12 @@ def test_job_list_names_type_and_target_once_each(client, member, project, deplo
     assert f'<a href="{deployment.get_absolute_url()}">Station A</a>' in row
 
 
-def test_deployment_page_paginates_sessions_by_50(client, member, deployment):
-    for day in range(51):
+def test_deployment_page_paginates_sessions_by_25(client, member, deployment):
+    for day in range(26):
         make_session(deployment, START + timedelta(days=day))
     client.force_login(member)
     first = client.get(deployment.get_absolute_url())
-    assert len(first.context["sessions"].object_list) == 50
+    assert len(first.context["sessions"].object_list) == 25
     assert "Page 1 of 2" in first.text
     second = client.get(deployment.get_absolute_url() + "?page=2")
     assert "Sat 1 Jun 2024" in second.text  # the oldest session comes last

@@ -10,6 +10,10 @@ from .cards import deployment_card
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
+# The page's latest sessions, fewer than a list page's 50: each row formats two dates and
+# a duration, the most costly part of the page (the Sessions tab lists 50 a page).
+SESSIONS_PER_PAGE = 25
+
 
 @require_GET
 @with_visible_project
@@ -23,6 +27,8 @@ def deployment_detail(
         "deployment": deployment,
         "card": deployment_card(deployment, viewer),
         "can_act": viewer.can_act,
-        "sessions": page_of(request, deployment.events.order_by("-start", "-pk")),
+        "sessions": page_of(
+            request, deployment.events.order_by("-start", "-pk"), per_page=SESSIONS_PER_PAGE
+        ),
     }
     return render(request, "deployment_detail.html", context)

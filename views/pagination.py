@@ -20,13 +20,18 @@ class KnownCountPaginator(Paginator):
         return self.known_count
 
 
-def page_of(request: HtmxHttpRequest, items: QuerySet, count: int | None = None) -> Page:
+def page_of(
+    request: HtmxHttpRequest,
+    items: QuerySet,
+    count: int | None = None,
+    per_page: int = PER_PAGE,
+) -> Page:
     """The requested page; a missing or bad `page` gives the first or last page, not 404.
 
     `count`, when the caller knows it from stored numbers, saves counting the items.
     """
     if count is None:
-        paginator = Paginator(items, PER_PAGE)
+        paginator = Paginator(items, per_page)
     else:
-        paginator = KnownCountPaginator(items, PER_PAGE, count)
+        paginator = KnownCountPaginator(items, per_page, count)
     return paginator.get_page(request.GET.get("page"))
