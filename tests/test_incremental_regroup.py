@@ -398,3 +398,50 @@ def test_a_regroup_that_dies_midway_is_completed_by_a_full_one_with_honest_count
     assert grouped.events_count == 8
     assert grouped.source_images_without_event_count == 0
     assert grouped.sessions_gap_seconds == 7200
+
+
+@pytest.mark.django_db
+def test_an_incremental_relink_weighs_each_occurrence_s_detections_off_the_change(grouped):
+    """An occurrence with a detection on a moved capture goes to its earliest detection's
+    session, also when that detection is on a capture the regroup did not read."""
+    night_two = SourceImage.objects.get(deployment=grouped, timestamp=nights(2, 1)[0])
+    before_all = START - timedelta(days=1)
+    later, earlier = add_captures(grouped, [nights(6, 1)[0], before_all])
+    stays = Occurrence.objects.create(project_id=grouped.project_id, deployment=grouped)
+    Detection.objects.create(source_image=later, occurrence=stays)
+    Detection.objects.create(source_image=night_two, occurrence=stays)
+    moves = Occurrence.objects.create(
+        project_id=grouped.project_id, deployment=grouped, event=night_two.event
+    )
+    Detection.objects.create(source_image=night_two, occurrence=moves)
+    Detection.objects.create(source_image=earlier, occurrence=moves)
+
+    summary = regroup_deployment(grouped)
+
+    assert summary.mode == RegroupMode.INCREMENTAL
+    assert summary.captures_read == 2
+    earlier.refresh_from_db()
+    stays.refresh_from_db()
+    moves.refresh_from_db()
+    assert stays.event_id == night_two.event_id
+    assert moves.event_id == earlier.event_id is not None
+    assert summary.occurrences_relinked == 2
+    assert Event.objects.get(pk=night_two.event_id).occurrences_count == 1
+
+
+@pytest.mark.django_db
+def test_ungrouped_captures_over_more_than_24_hours_without_a_gap_are_cut_by_the_rules(grouped):
+    # Every hour for 60 hours after the sixth night: one run with no gap, which the rules
+    # cut every 24 hours from its first capture.
+    hourly = [nights(7, 1)[0] + timedelta(hours=hour) for hour in range(60)]
+    add_captures(grouped, hourly)
+
+    summary = regroup_deployment(grouped)
+
+    assert summary.mode == RegroupMode.INCREMENTAL
+    assert summary.captures_grouped == 60
+    everything = list(SourceImage.objects.filter(deployment=grouped).order_by("pk"))
+    assert sessions_of(everything) == sorted(
+        reference_sessions([c.timestamp for c in everything], 7200), key=min
+    )
+    assert Event.objects.filter(deployment=grouped).count() == 6 + 3

@@ -19,13 +19,14 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db.models import Q, QuerySet
 
 from ..models import Deployment, Event, SourceImage
 from .rules import (
+    MAX_SESSION_LENGTH,
     MICROSECONDS,
     DrawnSession,
     StopBefore,
@@ -33,7 +34,7 @@ from .rules import (
     from_epoch_microseconds,
     to_epoch_microseconds,
 )
-from .sql import EpochMicroseconds, regroup_transaction, stream_rows
+from .sql import EpochMicroseconds, gap_runs, regroup_transaction, stream_rows
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,9 @@ def read_changed_plan(deployment: Deployment, gap_seconds: int) -> Plan | None:
     the deployment's sessions were drawn under `gap_seconds`; None if nothing did.
 
     Finding out that nothing changed reads two indexes that are then empty, no capture.
-    Otherwise the captures without a session are read first, and drawn alone: where none
-    of today's sessions is in their window, that is their drawing, and only the other
-    windows are read again, whole.
+    Otherwise the captures without a session are drawn first, alone (the database finds
+    their runs): where none of today's sessions is in their window, that is their
+    drawing, and only the other windows are read again, whole.
     """
     undated = set(
         sessioned_undated_captures(deployment).order_by().values_list("event_id", flat=True)
@@ -242,7 +243,7 @@ def read_changed_plan(deployment: Deployment, gap_seconds: int) -> Plan | None:
         return None
     today = _read_today(deployment)
     captures = SourceImage.objects.filter(deployment=deployment)
-    alone = _read(captures.filter(event__isnull=True), gap_seconds, EVERYTHING, today)
+    alone = _draw_ungrouped(captures.filter(event__isnull=True), gap_seconds, today)
     # A capture that lost its timestamp left a place in its session that may have held the
     # session together, so the whole session is redrawn. Its recorded start and end still
     # bound where that capture was.
@@ -306,6 +307,32 @@ def _read(
                 sessions += draw_sessions(
                     rows, gap_seconds, window.stop_before(today.spans)
                 ).sessions
+    return sessions
+
+
+def _draw_ungrouped(
+    captures: QuerySet[SourceImage], gap_seconds: int, today: _Today
+) -> list[DrawnSession]:
+    """The sessions the rules draw over these captures (none in a session) alone.
+
+    The database finds their runs between gaps of at least the session gap, which is all
+    the rules do to a run of 24 hours or less; only longer runs are read and drawn here.
+    Reading every capture into Python took most of an incremental regroup's reading.
+    """
+    longest = MAX_SESSION_LENGTH // timedelta(microseconds=1)
+    sessions: list[DrawnSession] = []
+    long_runs: list[Window] = []
+    with regroup_transaction():
+        runs = gap_runs(captures.filter(timestamp__isnull=False), gap_seconds)
+    for first, last, count, shared in runs:
+        if last - first > longest:
+            # Each run starts and ends where the rules restart: a window of its own.
+            long_runs.append(Window(from_epoch_microseconds(first), from_epoch_microseconds(last)))
+        else:
+            sessions.append(DrawnSession(first, last, count, {None: count}, duplicates=shared))
+    if long_runs:
+        sessions += _read(captures, gap_seconds, long_runs, today)
+        sessions.sort(key=lambda session: session.first)
     return sessions
 
 

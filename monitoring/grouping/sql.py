@@ -9,7 +9,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Func, Model, QuerySet
 
-from ..models import SourceImage
+from ..models import Detection, Occurrence, SourceImage
+from .rules import MICROSECONDS, to_epoch_microseconds
 
 # Rows fetched per round trip when streaming a deployment's captures or occurrences.
 STREAM_ROWS = 20_000
@@ -52,6 +53,51 @@ def stream_rows(rows: QuerySet) -> Iterator[tuple]:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(STREAM_ROWS):
             yield from batch
+
+
+def gap_runs(captures: QuerySet[SourceImage], gap_seconds: int) -> list[tuple[int, int, int, int]]:
+    """Runs of these dated captures between gaps of at least `gap_seconds`, in time order:
+    for each, its first and last timestamp in microseconds since 1970, its captures, and
+    how many of its timestamps several captures share.
+
+    The database walks the captures in timestamp order and returns only the runs. Peers
+    (captures sharing a timestamp) always fall in the same run, as the running count of
+    gaps takes them all in. PostgreSQL compares timestamps as they are (turning each into
+    a number is numeric arithmetic, slow over every row); SQLite stores them as text, so
+    there each becomes whole microseconds first.
+    """
+    postgresql = connection.vendor == "postgresql"
+    if postgresql:
+        dated = captures.values_list("timestamp")
+        value, gap = connection.ops.quote_name("timestamp"), gap_seconds
+        apart = "value - previous >= %s * interval '1 second'"
+    else:
+        dated = captures.annotate(moment=EpochMicroseconds("timestamp")).values_list("moment")
+        value, gap, apart = "moment", gap_seconds * MICROSECONDS, "value - previous >= %s"
+    sql, params = dated.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT min(value), max(value), count(*), sum(shared) FROM (
+                SELECT value,
+                    CASE WHEN value = following AND (previous IS NULL OR previous <> value)
+                        THEN 1 ELSE 0 END AS shared,
+                    sum(CASE WHEN previous IS NULL OR {apart} THEN 1 ELSE 0 END)
+                        OVER (ORDER BY value) AS run
+                FROM (
+                    SELECT {value} AS value, lag({value}) OVER (ORDER BY {value}) AS previous,
+                        lead({value}) OVER (ORDER BY {value}) AS following
+                    FROM ({sql}) AS dated
+                ) AS neighbours
+            ) AS runs GROUP BY run ORDER BY run""",
+            [gap, *params],
+        )
+        rows = cursor.fetchall()
+    if postgresql:
+        return [
+            (to_epoch_microseconds(first), to_epoch_microseconds(last), count, shared)
+            for first, last, count, shared in rows
+        ]
+    return rows
 
 
 def move_captures(deployment_id: int, sessions: Iterable[tuple[int, datetime, datetime]]) -> int:
@@ -105,6 +151,67 @@ def set_sessions(model: type[Model], moves: Mapping[int | None, list[int]]) -> i
     return updated
 
 
+def relink_in_one_statement(
+    deployment_id: int, moved: QuerySet[SourceImage] | None
+) -> tuple[int, set[int]]:
+    """PostgreSQL: relink_occurrences in one statement, which returns how many occurrences
+    it moved per (old session, new session).
+
+    It gathers the detections of the occurrences to look at with their capture's session
+    and timestamp, takes each occurrence's earliest and writes only the occurrences whose
+    session differs. After a change, those detections are mostly on the moved captures,
+    read once for both; the few others are looked up one by one (LIMIT 1 keeps the planner
+    from hashing the whole capture table for them). Reading them into Python and sending
+    their ids back took longer than the writes.
+    """
+    quote = connection.ops.quote_name
+    occurrence, detection, capture = (
+        quote(model._meta.db_table) for model in (Occurrence, Detection, SourceImage)
+    )
+    if moved is None:
+        detections_sql = f"""
+            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
+            FROM {detection} d JOIN {capture} c ON c.id = d.source_image_id
+            WHERE d.occurrence_id IN (SELECT id FROM {occurrence} WHERE deployment_id = %s)"""
+        params = [deployment_id]
+    else:
+        # No ordering: the model's would sort (and join) every moved capture.
+        moved_sql, params = (
+            moved.order_by().values("pk", "event_id", "timestamp").query.sql_with_params()
+        )
+        detections_sql = f"""
+            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
+            FROM {detection} d JOIN ({moved_sql}) c (id, event_id, timestamp)
+                ON c.id = d.source_image_id
+            WHERE d.occurrence_id IS NOT NULL),
+        elsewhere AS (
+            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
+            FROM {detection} d CROSS JOIN LATERAL (
+                SELECT event_id, timestamp FROM {capture} WHERE id = d.source_image_id LIMIT 1
+            ) c
+            WHERE d.occurrence_id IN (SELECT occurrence_id FROM on_moved)
+                AND d.id NOT IN (SELECT id FROM on_moved)),
+        detections AS (SELECT * FROM on_moved UNION ALL SELECT * FROM elsewhere"""
+    first = "on_moved" if moved is not None else "detections"
+    sql = f"""
+        WITH {first} AS MATERIALIZED ({detections_sql}),
+        wanted AS (
+            SELECT DISTINCT ON (occurrence_id) occurrence_id AS id, event_id FROM detections
+            ORDER BY occurrence_id, timestamp ASC NULLS LAST, id),
+        changed AS MATERIALIZED (
+            SELECT o.id, o.event_id AS old, w.event_id AS new
+            FROM {occurrence} o JOIN wanted w ON w.id = o.id
+            WHERE o.deployment_id = %s AND o.event_id IS DISTINCT FROM w.event_id),
+        written AS (UPDATE {occurrence} o SET event_id = c.new FROM changed c WHERE o.id = c.id)
+        SELECT old, new, count(*) FROM changed GROUP BY old, new
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, deployment_id])
+        rows = cursor.fetchall()
+    sessions = {event_id for old, new, _ in rows for event_id in (old, new) if event_id}
+    return sum(count for _, _, count in rows), sessions
+
+
 @contextmanager
 def regroup_transaction() -> Iterator[None]:
     """A transaction of the regroup. On PostgreSQL, for its length:
@@ -113,13 +220,15 @@ def regroup_transaction() -> Iterator[None]:
       transactions, since a server crash can lose only the last few, never corrupt them,
       and a rerun writes them again; each commit otherwise waits for a disk flush;
     - no query is compiled by the JIT: the regroup's queries look big to the planner but
-      run quickly, and compiling one took longer than running it (0.2 s).
+      run quickly, and compiling one took longer than running it (0.2 s);
+    - sorts and hashes of a change's rows stay in memory (the default 4 MB spilled the
+      relink's to disk).
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT set_config('synchronous_commit', 'off', true), "
-                    "set_config('jit', 'off', true)"
+                    "set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
                 )
         yield
