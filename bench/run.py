@@ -4,7 +4,8 @@ Seeds (once) the demo with a 660,000-capture deployment whose last 25% of nights
 session, and (once) a copy of it with a three times longer history before the same
 ungrouped nights. Then repeats, in rounds: our regroup (incremental), the same on the long
 history, the regroup before this change (the code of BEFORE_REV), a full one, the
-upstream-style baseline and the floor (one raw UPDATE writing the same rows), restoring the
+upstream-style baseline, the floor (the cheapest single statement writing the rows ours
+writes: captures and occurrences) and the issue's floor (the captures alone), restoring the
 ungrouped state before each; after ours, a regroup with nothing to do (counting the capture
 rows PostgreSQL read) and one after LATE_CAPTURES new captures in the last night. Writes
 medians, ratios, captures read, rows written, where the time goes and peak memory to
@@ -147,7 +148,7 @@ def regroup() -> None:
         )
 
     for round_number in range(1, ROUNDS + 1):
-        for name in ("ours", "long", "before", "floor", "full", "baseline"):
+        for name in ("ours", "long", "before", "floor", "floor_captures", "full", "baseline"):
             database = LONG_DATABASE_URL if name == "long" else DATABASE_URL
             step("restore", big.pk, database)
             tree = before if name == "before" else ROOT
@@ -167,6 +168,7 @@ STEP_OF = {
     "long": "ours",
     "before": "ours",
     "floor": "floor",
+    "floor_captures": "floor_captures",
     "full": "full",
     "baseline": "baseline",
 }
@@ -361,21 +363,31 @@ def write_results(runs: dict[str, list[dict]], idle: dict, shape: Shape, long: S
         ("(c) our regroup before this change (it read every night)", "before"),
         ("(d) full regroup: Check every night", "full"),
         ("(e) upstream-style baseline", "baseline"),
-        ("(f) floor: one raw UPDATE of the same rows", "floor"),
+        ("(f) floor: one statement writing the same rows", "floor"),
+        ("(f') the issue's floor: one raw UPDATE of the captures alone", "floor_captures"),
         ("(g) regroup with nothing to do", "nothing"),
         (f"(h) {LATE_CAPTURES:,} new captures in the last night", "late"),
     ]
     table = "\n".join(
         f"| {label} | {seconds(name):.3f} s | {_read(runs[name])} | "
-        f"{int(median(runs[name], 'rows')):,} | {peak(name):.0f} MB |"
+        f"{_written(runs[name])} | {peak(name):.0f} MB |"
         for label, name in rows
     )
-    ours, floor, long_time, late, nothing = (
-        seconds(name) for name in ("ours", "floor", "long", "late", "nothing")
+    ours, floor, floor_captures, long_time, late, nothing = (
+        seconds(name) for name in ("ours", "floor", "floor_captures", "long", "late", "nothing")
     )
     rows_read = max(run["capture_rows_read"] for run in runs["nothing"])
     targets = [
-        ("regroup within 1.3x of the floor", ours / floor <= 1.3, f"{ours / floor:.2f}x"),
+        (
+            "regroup within 1.3x of the floor (one statement writing the same rows)",
+            ours / floor <= 1.3,
+            f"{ours / floor:.2f}x",
+        ),
+        (
+            "regroup within 1.3x of the issue's floor (the captures alone)",
+            ours / floor_captures <= 1.3,
+            f"{ours / floor_captures:.2f}x",
+        ),
         (
             f"the same ungrouped captures on {long.captures:,} captures within 1.2x of "
             f"{shape.captures:,}",
@@ -432,8 +444,17 @@ deployment peaks at {idle["peak_mb"]:.0f} MB).
 |---|---|---|---|---|
 {table}
 
+Rows written: captures + occurrences. The floor (f) is the cheapest single statement that
+writes the rows ours writes: the captures without a session and the occurrences without one
+({int(median(runs["floor"], "occurrences")):,}; ours relinks
+{int(median(runs["ours"], "occurrences")):,}), all into one
+session, with ours' transaction settings (no JIT, commit not waiting for the disk). (f') is
+the floor as the issue measured it, the captures alone: it leaves the occurrences unlinked,
+which a regroup may not.
+
 Ratios: ours / floor = **{ours / floor:.2f}x** (before this change:
-{seconds("before") / floor:.2f}x); baseline / ours = **{seconds("baseline") / ours:.1f}x**.
+{seconds("before") / floor:.2f}x); ours / the issue's floor = **{ours / floor_captures:.2f}x**;
+baseline / ours = **{seconds("baseline") / ours:.1f}x**.
 
 Where the time goes (medians): reading and drawing; moving captures (the chunks' UPDATEs and
 their commits, with the foreign-key checks); relinking occurrences; the rest of the finish
@@ -463,6 +484,13 @@ def median_phase(runs: list[dict], part: str) -> float:
     if part == "rest":
         return statistics.median(run["seconds"] - sum(run["phases"].values()) for run in runs)
     return statistics.median(run["phases"].get(part, 0) for run in runs)
+
+
+def _written(runs: list[dict]) -> str:
+    text = f"{int(median(runs, 'rows')):,}"
+    if "occurrences" in runs[0]:
+        text += f" + {int(median(runs, 'occurrences')):,}"
+    return text
 
 
 def _read(runs: list[dict]) -> str:
