@@ -1,7 +1,8 @@
 """What every suggestion shares: its kind (the texts), its state, who is looking, and the card
 state machine. A kind of suggestion subclasses `SuggestionKind` next to its provider.
 
-The card template renders a `Suggestion`'s fields and never asks which kind it is.
+The card template renders a `Suggestion`'s fields and never asks which kind it is; what a
+kind's texts need beyond the count travels in `Suggestion.facts`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The deployment's ungrouped-captures card: Regroup, follow, cancel, retry, dismiss, show.
+"""The deployment's card (ungrouped captures, or sessions out of date): Regroup, follow,
+cancel, retry, dismiss, show. Regroup is a full one when the sessions are out of date.
 
 Every button is a plain form POST that redirects (no JavaScript needed); with htmx the
 same views answer with the region that changed: the card on the deployment page, or the
