@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .family import settle, settle_parent_of
 from .job_type import JobType
 from .models import TARGET_FIELDS, Job, JobLog, JobQuerySet, JobStatus, Target
 from .registry import get_job_type
@@ -57,20 +58,23 @@ def start(
         job_type.check_target(target, params)
         job = Job(
             job_type_key=job_type.key,
-            project=target.project,
             params=params,
             created_by=user if user and user.is_authenticated else None,
             status=JobStatus.PENDING,
             task_id=str(uuid.uuid4()),
             heartbeat_at=timezone.now(),
-            **{TARGET_FIELDS[job_type.target]: target},
+            # A job on the project itself (a parent job) holds it in `project` alone.
+            **{
+                "project": getattr(target, "project", target),
+                TARGET_FIELDS[job_type.target]: target,
+            },
         )
         job.name = job_type.describe(job)
         try:
             with transaction.atomic():
                 job.save()
                 job.log(f"Queued by {_who(user)}.")
-                _dispatch_on_commit(job)
+                _queue(job_type, job, user)
         except IntegrityError:
             # Someone else (or another tab) queued the same work first: look again.
             continue
@@ -89,10 +93,18 @@ def cancel_job(job: Job, user: AbstractBaseUser | None) -> Job:
         updated_at=timezone.now(),
     ):
         job.log(f"Cancelled by {who} before it started.", JobLog.Level.WARNING)
+        settle_parent_of(job)
     elif Job.objects.filter(pk=job.pk, status=JobStatus.STARTED).update(
         status=JobStatus.CANCELLING, cancelled_by=by, updated_at=timezone.now()
     ):
         job.log(f"Cancel asked by {who}; stopping at the next safe point.", JobLog.Level.WARNING)
+        settle_parent_of(job)
+    if job.is_parent:
+        # Every child stops: those no worker has yet at once, the others at their next
+        # safe point; the parent ends cancelled when the last has.
+        for child in Job.objects.filter(parent=job).active():
+            cancel_job(child, user)
+        settle(job.pk)
     job.refresh_from_db()
     return job
 
@@ -132,7 +144,8 @@ def retry_job(job: Job, user: AbstractBaseUser | None) -> tuple[Job, bool]:
                 job.refresh_from_db()
                 if queued:
                     job.log(f"Retried by {_who(user)}.")
-                    _dispatch_on_commit(job)
+                    _queue(job_type, job, user)
+                    settle_parent_of(job)
         except IntegrityError:
             # Another job on the same target became active first: look again.
             continue
@@ -173,6 +186,7 @@ def reap_stale_jobs(jobs: JobQuerySet | None = None) -> int:
                 JobLog.Level.WARNING,
             )
             _dispatch_on_commit(job)
+            settle_parent_of(job)
         logger.warning(
             "Job %s lost its worker; queued again (run %s of at most %s).",
             job.pk,
@@ -208,6 +222,7 @@ def end_silent_run(job: Job, now: datetime) -> bool:
     job.finished_at = now
     job.save(update_fields=["status", "finished_at", "updated_at"])
     job.log(message, level)
+    settle_parent_of(job)
     logger.warning("Job %s lost its worker; marked %s.", job.pk, job.get_status_display().lower())
     return True
 
@@ -228,6 +243,15 @@ def _current_state(same_work: JobQuerySet) -> tuple[Job, bool]:
     if job is None:  # every conflicting job was deleted meanwhile
         raise RuntimeError("Could not queue the job; try again.")
     return job, False
+
+
+def _queue(job_type: JobType, job: Job, user: AbstractBaseUser | None) -> None:
+    """Send a queued job to the workers when its transaction commits; a parent job fans out
+    into its children instead, in the same transaction."""
+    if job_type.fan_out is not None:
+        job_type.fan_out(job, user)
+    else:
+        _dispatch_on_commit(job)
 
 
 def _dispatch_on_commit(job: Job) -> None:

@@ -1,7 +1,8 @@
 """Jobs: the unit users see for work that runs on a worker (upstream names).
 
-A Job has a type from the registry, a target (a deployment or a capture set), a status,
-progress by stages with named statistics, a result, and log lines written as it runs.
+A Job has a type from the registry, a target (a deployment, a capture set or, for a job
+whose work is done by child jobs, the project), a status, progress by stages with named
+statistics, a result, and log lines written as it runs.
 """
 
 from __future__ import annotations
@@ -15,23 +16,28 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from monitoring.models import Deployment, SourceImageCollection
+from monitoring.models import Deployment, Project, SourceImageCollection
 
 from .progress import JobProgress
 from .status import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING_STATUSES, JobStatus
 
-# The keys of the types in jobs/regroup.py and jobs/populate.py, stored in every job row;
-# the pages and suggestions that ask about those jobs import them from here.
+# The keys of the types in jobs/regroup.py, jobs/regroup_all.py and jobs/populate.py,
+# stored in every job row; the pages and suggestions that ask about those jobs import them
+# from here.
 REGROUP_JOB = "regroup_sessions"
+REGROUP_ALL_JOB = "regroup_deployments"
 POPULATE_JOB = "populate_capture_set"
+# Types whose work is done by child jobs: no worker runs them, so none can go silent.
+PARENT_JOB_TYPES = [REGROUP_ALL_JOB]
 
 
 # Where a job's target is held, by the target's model.
 TARGET_FIELDS: dict[type[models.Model], str] = {
     Deployment: "deployment",
     SourceImageCollection: "source_image_collection",
+    Project: "project",
 }
-Target = Deployment | SourceImageCollection
+Target = Deployment | SourceImageCollection | Project
 
 
 class JobQuerySet(models.QuerySet):
@@ -76,11 +82,14 @@ class JobQuerySet(models.QuerySet):
         """Running jobs whose worker has shown no sign of life for JOBS_STALE_AFTER_SECONDS.
 
         Jobs waiting for a worker are never stale: no worker has them, so none can be lost,
-        and they may rightly wait behind a long job.
+        and they may rightly wait behind a long job. Nor are parent jobs: their children
+        run on workers (and are reaped like any job), and they end with them.
         """
         now = now or timezone.now()
         cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_SECONDS)
-        return self.filter(status__in=RUNNING_STATUSES, heartbeat_at__lt=cutoff)
+        return self.filter(status__in=RUNNING_STATUSES, heartbeat_at__lt=cutoff).exclude(
+            job_type_key__in=PARENT_JOB_TYPES
+        )
 
 
 class Job(models.Model):
@@ -100,6 +109,11 @@ class Job(models.Model):
         null=True,
         blank=True,
         related_name="jobs",
+    )
+    # The job this one is a stage of (Regroup all), if any; its progress and log follow
+    # this one's.
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
     )
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.CREATED)
     progress = models.JSONField(default=dict, blank=True)
@@ -158,6 +172,16 @@ class Job(models.Model):
                 condition=Q(source_image_collection__isnull=False, status__in=ACTIVE_STATUSES),
                 name="one_active_job_per_type_and_capture_set",
             ),
+            # And one active job of each type whose target is the project itself.
+            models.UniqueConstraint(
+                fields=["job_type_key", "project"],
+                condition=Q(
+                    deployment__isnull=True,
+                    source_image_collection__isnull=True,
+                    status__in=ACTIVE_STATUSES,
+                ),
+                name="one_active_job_per_type_and_project",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -165,6 +189,11 @@ class Job(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("job-detail", args=[self.project_id, self.pk])
+
+    @property
+    def is_parent(self) -> bool:
+        """Whether its work is done by child jobs (see jobs/family.py)."""
+        return self.job_type_key in PARENT_JOB_TYPES
 
     @property
     def is_active(self) -> bool:
@@ -198,11 +227,18 @@ class Job(models.Model):
         return JobProgress.from_json(self.progress)
 
     @property
-    def target(self) -> Target | None:
-        return self.deployment or self.source_image_collection
+    def target(self) -> Target:
+        return self.deployment or self.source_image_collection or self.project
 
     def log(self, message: str, level: str = "INFO") -> JobLog:
-        return JobLog.objects.create(job=self, level=level, message=message)
+        """Add a line to the job's log and, for a child job, to its parent's, prefixed by
+        what the child works on, so that the parent has one log of all its stages."""
+        line = JobLog.objects.create(job=self, level=level, message=message)
+        if self.parent_id is not None:
+            JobLog.objects.create(
+                job_id=self.parent_id, level=level, message=f"{self.target}: {message}"
+            )
+        return line
 
     def last_error(self) -> JobLog | None:
         return self.logs.filter(level=JobLog.Level.ERROR).order_by("-pk").first()

@@ -22,6 +22,8 @@ class StageProgress:
     eta_seconds: int | None = None
     # Keys are labels for people ("Sessions created").
     stats: dict[str, int | str] = field(default_factory=dict)
+    # The child job doing this stage, for a parent job (Regroup all).
+    job_id: int | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StageProgress:
@@ -35,6 +37,7 @@ class StageProgress:
             total=data.get("total"),
             eta_seconds=data.get("eta_seconds"),
             stats=dict(data.get("stats") or {}),
+            job_id=data.get("job_id"),
         )
 
     def as_json(self) -> dict[str, Any]:

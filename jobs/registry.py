@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from . import add_captures, populate, regroup
+from . import add_captures, populate, regroup, regroup_all
 from .job_type import JobType
 
 JOB_TYPES: dict[str, JobType] = {
     job_type.key: job_type
-    for job_type in (regroup.JOB_TYPE, populate.JOB_TYPE, add_captures.JOB_TYPE)
+    for job_type in (
+        regroup.JOB_TYPE,
+        regroup_all.JOB_TYPE,
+        populate.JOB_TYPE,
+        add_captures.JOB_TYPE,
+    )
 }
 
 

@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from .family import settle_parent_of
 from .models import Job
 from .progress import JobProgress, StageProgress
 from .status import JobStatus
@@ -80,3 +81,4 @@ class ProgressReporter:
         Job.objects.filter(pk=self.job.pk).update(
             progress=self.job.progress, heartbeat_at=timezone.now()
         )
+        settle_parent_of(self.job)

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .actions import end_silent_run
+from .family import settle_parent_of
 from .job_type import JobContext, JobError, JobStopped
 from .models import FINAL_STATUSES, RUNNING_STATUSES, Job, JobLog, JobStatus
 from .registry import get_job_type
@@ -130,6 +131,7 @@ def _finish(job: Job, status: str, message: str, level: str, result: dict | None
                 f"This run ended after the job had been marked {marked.label.lower()}: {message}"
             )
         job.log(message, level)
+        settle_parent_of(job)
     job.refresh_from_db()
 
 

@@ -30,7 +30,7 @@ from jobs.progress import JobProgress, StageProgress
 from jobs.registry import JOB_TYPES
 from jobs.reporter import StageReporter
 from jobs.runner import run_job
-from monitoring.models import Deployment, Event, SourceImage, SourceImageCollection
+from monitoring.models import Deployment, Event, Project, SourceImage, SourceImageCollection
 from tests.factories import add_captures, add_nights, job_status, make_job
 
 pytestmark = pytest.mark.django_db
@@ -130,14 +130,17 @@ def test_a_new_job_type_starts_once_per_target_and_runs(
 def test_the_database_keeps_one_active_job_of_each_type_per_target(key, deployment):
     job_type = JOB_TYPES[key]
     capture_set = SourceImageCollection.objects.create(project=deployment.project, name="Sample")
-    target = {Deployment: deployment, SourceImageCollection: capture_set}[job_type.target]
+    target = {
+        Deployment: deployment,
+        SourceImageCollection: capture_set,
+        Project: deployment.project,
+    }[job_type.target]
 
     def add(status: str) -> Job:
         return Job.objects.create(
             job_type_key=key,
-            project=deployment.project,
             status=status,
-            **{TARGET_FIELDS[job_type.target]: target},
+            **{"project": deployment.project, TARGET_FIELDS[job_type.target]: target},
         )
 
     for status in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED, JobStatus.PENDING):

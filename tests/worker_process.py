@@ -215,7 +215,7 @@ def worker_command(queue: str) -> list[str]:
         "--loglevel=INFO",
         f"--queues={queue}",
         # A node name of its own, so it never clashes with a demo worker on the same broker.
-        f"--hostname={queue}@%h",
+        f"--hostname={queue}-{uuid.uuid4().hex[:6]}@%h",
         # No chatter with other workers on the broker: faster start, and nothing shared.
         "--without-mingle",
         "--without-gossip",
@@ -229,6 +229,7 @@ def running_worker(
     work_dir: Path,
     *,
     pause_after_chunk: int | None = None,
+    queue: str | None = None,
     start_timeout: float = 60.0,
     stop_timeout: float = 15.0,
 ) -> Iterator[CeleryWorker]:
@@ -237,11 +238,14 @@ def running_worker(
     `work_dir` holds the worker's log, ready file and gate. The test process's tasks are
     routed to the worker's own queue for the duration, then back to the default. With
     `pause_after_chunk`, the first job stage to report that many chunks done waits until
-    `worker.release()` (see `CeleryWorker.wait_until_paused`).
+    `worker.release()` (see `CeleryWorker.wait_until_paused`). Give `queue`, another
+    running worker's, for several workers taking the same tasks; the worker that made the
+    queue deletes it.
     """
     from django.conf import settings
 
-    queue = f"test-{uuid.uuid4().hex[:12]}"
+    owns_queue = queue is None
+    queue = queue or f"test-{uuid.uuid4().hex[:12]}"
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{queue}.log"
     ready_file = work_dir / f"{queue}.ready"
@@ -281,7 +285,8 @@ def running_worker(
             # A job still paused would keep a warm shutdown waiting.
             gate.released.touch()
             _stop(process, stop_timeout)
-        _delete_run_queue(queue)
+        if owns_queue:
+            _delete_run_queue(queue)
         route_app_to_queue(app, previous_default_queue)
 
 
