@@ -1,12 +1,13 @@
 """The project page's rollup of deployments that need a regroup (ungrouped captures, sessions
 out of date, or both), each row with its regroup: what the deployments' cards say, for the
-whole project in a constant number of queries."""
+whole project in a constant number of queries; and Regroup all, which regroups them in one
+job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.models import REGROUP_JOB, Job
+from jobs.models import REGROUP_ALL_JOB, REGROUP_JOB, Job
 from jobs.presenters import JobView, StageView, present
 from jobs.regroup import asks_for_full
 from monitoring.models import Deployment, Project
@@ -85,3 +86,30 @@ def rollup_row_of(deployment: Deployment) -> RollupRow:
 
 def _row(deployment: Deployment, job: Job | None, staleness: Staleness | None) -> RollupRow:
     return RollupRow(deployment, present(job) if job else None, staleness)
+
+
+@dataclass(frozen=True)
+class RegroupAll:
+    """The rollup's Regroup all: the project's job, while it runs or just after it ended,
+    and how many deployments a new one would regroup."""
+
+    job: JobView | None
+    deployments: int
+
+    @property
+    def offered(self) -> bool:
+        """Whether to offer a new one: one job per deployment is the rows' own Regroup."""
+        return self.job is None and self.deployments > 1
+
+
+def regroup_all_plan(project: Project) -> list[tuple[Deployment, bool]]:
+    """The deployments Regroup all regroups, each with whether it needs a full regroup."""
+    return [(need.deployment, need.full) for need in deployments_needing_regroup(project)]
+
+
+def regroup_all_of(project: Project, deployments: int, just_finished: bool = False) -> RegroupAll:
+    """The rollup's Regroup all, `deployments` needing it. `just_finished` asks for the job
+    that a watcher saw running even once it has ended, so that it can say how it ended."""
+    jobs = Job.objects.of_type(REGROUP_ALL_JOB).for_target(project)
+    job = jobs.newest() if just_finished else jobs.active().newest()
+    return RegroupAll(present(job) if job else None, deployments)

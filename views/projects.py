@@ -1,19 +1,25 @@
+from typing import Any
+
+from django.contrib import messages
 from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs.models import REGROUP_JOB
+from jobs.actions import start
+from jobs.job_type import NothingToDo
+from jobs.models import REGROUP_ALL_JOB, REGROUP_JOB
+from jobs.regroup_all import plan_params
 from monitoring.grouping import session_gap
 from monitoring.models import Deployment, Project
 from monitoring.permissions import can_manage, visible_projects
 from suggestions.kinds import Viewer
-from suggestions.rollup import project_rollup, rollup_row_of
+from suggestions.rollup import project_rollup, regroup_all_of, regroup_all_plan, rollup_row_of
 
 from . import polling
-from .access import with_visible_project
+from .access import require_manager, with_visible_project
 from .http import HtmxHttpRequest
 
 
@@ -30,14 +36,9 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
 @with_visible_project
 def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     gap, unusable_setting = session_gap(project.session_time_gap_seconds)
-    rollup = project_rollup(project)
-    viewer = Viewer(request.user, project)
     context = {
-        "project": project,
+        **_rollup_context(request, project),
         "deployments": project.deployments.all(),
-        "rollup": rollup,
-        "can_manage": viewer.can_act,
-        "managers": viewer.managers if rollup.rows else [],
         "gap_is_default": unusable_setting is not None,
         "gap_seconds": gap,
         "gap_hours": gap // 3600,
@@ -45,6 +46,72 @@ def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "gap_remainder_seconds": gap % 60,
     }
     return render(request, "project_detail.html", context)
+
+
+def _rollup_context(request: HtmxHttpRequest, project: Project) -> dict[str, Any]:
+    """What the project page's rollup shows: the deployments needing a regroup, each with
+    its regroup, and Regroup all."""
+    rollup = project_rollup(project)
+    viewer = Viewer(request.user, project)
+    return {
+        "project": project,
+        "rollup": rollup,
+        "regroup_all": regroup_all_of(project, len(rollup.rows)),
+        "can_manage": viewer.can_act,
+        "managers": viewer.managers if rollup.rows else [],
+    }
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@with_visible_project
+def regroup_all(request: HtmxHttpRequest, project: Project) -> HttpResponse:
+    """Regroup every deployment that needs it, in one job. htmx gets the rollup, whose rows
+    follow their deployments' regroups; a form post goes to the job's page."""
+    require_manager(request.user, project)
+    plan = regroup_all_plan(project)
+    try:
+        job, created = start(REGROUP_ALL_JOB, project, request.user, params=plan_params(plan))
+    except NothingToDo as nothing:
+        if request.htmx:
+            context = {**_rollup_context(request, project), "notice": str(nothing)}
+            return render(request, "project_detail.html#rollup", context)
+        messages.info(request, str(nothing))
+        return redirect(project)
+    if request.htmx:
+        return render(request, "project_detail.html#rollup", _rollup_context(request, project))
+    if created:
+        messages.success(request, f"{job.name}: started.")
+    else:
+        messages.info(request, f"A Regroup all of {project} is already running: this one.")
+    return redirect(job)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@with_visible_project
+def regroup_all_progress(request: HtmxHttpRequest, project: Project) -> HttpResponse:
+    """The rollup's Regroup all while it runs (see views.polling); once it has ended, how it
+    ended, with the rollup's heading out of band. Opened without htmx, the project page."""
+    if not request.htmx:
+        return redirect(project)
+    running = project.jobs.of_type(REGROUP_ALL_JOB).active().newest()
+    if polling.unchanged(request, running):
+        return polling.no_change()
+    rollup = project_rollup(project)
+    context = {
+        "project": project,
+        "regroup_all": regroup_all_of(project, len(rollup.rows), just_finished=True),
+        "can_manage": can_manage(request.user, project),
+    }
+    response = render(request, "project_detail.html#rollup-regroup-all", context)
+    if running is None:
+        response.content += render_to_string(
+            "project_detail.html#rollup-heading",
+            {"project": project, "rollup": rollup, "out_of_band": True},
+            request,
+        ).encode()
+    return response
 
 
 @require_GET

@@ -17,6 +17,14 @@ DEPLOYMENT = "projects/<int:project_id>/deployments/<int:deployment_id>/"
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
     path("projects/<int:project_id>/", projects.project_detail, name="project-detail"),
+    path(
+        "projects/<int:project_id>/regroup-all/", projects.regroup_all, name="project-regroup-all"
+    ),
+    path(
+        "projects/<int:project_id>/regroup-all/progress/",
+        projects.regroup_all_progress,
+        name="project-regroup-all-progress",
+    ),
     path(DEPLOYMENT, deployments.deployment_detail, name="deployment-detail"),
     path(f"{DEPLOYMENT}captures/", captures.capture_list, name="capture-list"),
     path(f"{DEPLOYMENT}regroup/", deployment_card.regroup, name="deployment-regroup"),
