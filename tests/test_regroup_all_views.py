@@ -151,3 +151,20 @@ def test_the_poll_answers_204_until_the_job_ends_then_how_it_ended_and_the_headi
     assert parent.status == JobStatus.SUCCESS
     # A fresh page has nothing left to regroup.
     assert 'id="rollup"' not in client.get(project.get_absolute_url()).text
+
+
+def test_a_deployment_with_sessions_out_of_date_gets_a_full_regroup(
+    client, manager, project, two_ungrouped
+):
+    # Grouped under the 2-hour gap, which the project no longer uses.
+    grouped = add_nights(Deployment.objects.create(project=project, name="Station C"), grouped=2)
+    project.session_time_gap_seconds = 3600
+    project.save()
+    client.force_login(manager)
+
+    client.post(regroup_all_url(project))
+
+    assert the_parent().name == "Regroup 3 deployments"
+    full = {child.deployment.name: child.params for child in children()}
+    assert full == {"Station A": {}, "Station B": {}, "Station C": {"full": True}}
+    assert grouped.jobs.get().name == "Check every night of Station C"
