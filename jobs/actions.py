@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from .family import settle, settle_parent_of
 from .job_type import JobType
-from .models import TARGET_FIELDS, Job, JobLog, JobQuerySet, JobStatus, Target
+from .models import PARENT_JOB_TYPES, TARGET_FIELDS, Job, JobLog, JobQuerySet, JobStatus, Target
 from .registry import get_job_type
 
 logger = logging.getLogger(__name__)
@@ -159,10 +159,19 @@ def reap_stale_jobs(jobs: JobQuerySet | None = None) -> int:
     Each runs again, queued anew, until it has had JOBS_MAX_ATTEMPTS runs since a person
     queued it; then it is marked failed, ready for Retry. A job being cancelled is marked
     cancelled instead. Returns how many jobs it recovered or ended.
+
+    Active parent jobs, which have no worker, are settled too: each child's changes settle
+    its parent as they happen, and this catches a parent whose child is gone (deleted with
+    its deployment).
     """
     now = timezone.now()
     handled = 0
-    for stale in (jobs if jobs is not None else Job.objects.all()).stale(now):
+    jobs = jobs if jobs is not None else Job.objects.all()
+    for parent_id in (
+        jobs.filter(job_type_key__in=PARENT_JOB_TYPES).active().values_list("pk", flat=True)
+    ):
+        settle(parent_id)
+    for stale in jobs.stale(now):
         with transaction.atomic():
             # Look again under the row lock: its worker may have beaten since, a redelivered
             # message may have resumed it, or another reaper may have acted.

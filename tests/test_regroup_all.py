@@ -265,3 +265,18 @@ def test_a_child_whose_worker_died_is_reaped_and_the_parent_follows_it(
     assert job_status(lost) == JobStatus.FAILURE
     assert parent.status == JobStatus.FAILURE
     assert stages(parent)[f"deployment-{second.pk}"]["status"] == JobStatus.FAILURE
+
+
+def test_a_parent_whose_child_is_gone_ends_at_the_next_reaper_round(two_deployments, manager, sent):
+    first, second = two_deployments
+    parent = regroup_all(two_deployments, manager)
+    run_job(child_of(parent, first).pk)
+    gone = f"deployment-{second.pk}"
+    second.delete()  # and its regroup with it
+
+    assert job_status(parent) == JobStatus.STARTED
+    actions.reap_stale_jobs()
+
+    parent.refresh_from_db()
+    assert parent.status == JobStatus.FAILURE
+    assert stages(parent)[gone]["status"] == JobStatus.FAILURE

@@ -168,3 +168,17 @@ def test_a_deployment_with_sessions_out_of_date_gets_a_full_regroup(
     full = {child.deployment.name: child.params for child in children()}
     assert full == {"Station A": {}, "Station B": {}, "Station C": {"full": True}}
     assert grouped.jobs.get().name == "Check every night of Station C"
+
+
+def test_each_deployment_card_follows_its_own_regroup_and_links_the_parent(
+    client, manager, project, two_ungrouped
+):
+    client.force_login(manager)
+    client.post(regroup_all_url(project))
+    parent = the_parent()
+
+    for deployment, child in zip(two_ungrouped, children(), strict=True):
+        page = client.get(deployment.get_absolute_url()).text
+        assert "Grouping captures into sessions…" in page
+        assert f'href="{child.get_absolute_url()}">Follow the job and its log</a>' in page
+        assert f'href="{parent.get_absolute_url()}">Regroup all (job #{parent.pk})</a>' in page
