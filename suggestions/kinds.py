@@ -50,6 +50,8 @@ class SuggestionKind(ABC):
     who_can_act: str
     # What only this kind shows in the card's body (a strip, a line), or "".
     body_template: str = ""
+    # What only this kind shows under the done card's summary (a list), or "".
+    done_template: str = ""
     # Whether a user may hide the card (its dismissals must end when its problem does).
     dismissable: bool = True
 
@@ -59,6 +61,10 @@ class SuggestionKind(ABC):
 
     def action_hint(self, suggestion: Suggestion) -> str:
         """After the title, for those who may act: "Click Regroup to fix.", or ""."""
+        return ""
+
+    def retry_blocked(self, suggestion: Suggestion) -> str:
+        """Why a failed card's Retry is off (it would fail the same way), or "" if it's on."""
         return ""
 
     def done_summary(self, job: Job | None) -> SafeString:
@@ -131,6 +137,10 @@ class Suggestion:
     @property
     def action_hint(self) -> str:
         return self.kind.action_hint(self)
+
+    @property
+    def retry_blocked(self) -> str:
+        return self.kind.retry_blocked(self)
 
     @property
     def progress(self) -> StageView | None:

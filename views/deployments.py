@@ -2,10 +2,11 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from monitoring.models import Project
+from monitoring.models import Deployment, Project
 from suggestions.kinds import Viewer
 
 from .access import with_visible_project
+from .capture_upload import AddCapturesForm, add_captures_card, form_context
 from .cards import deployment_card
 from .http import HtmxHttpRequest
 from .pagination import page_of
@@ -21,14 +22,27 @@ def deployment_detail(
     request: HtmxHttpRequest, project: Project, deployment_id: int
 ) -> HttpResponse:
     deployment = get_object_or_404(project.deployments, pk=deployment_id)
+    return render_deployment_page(request, project, deployment)
+
+
+def render_deployment_page(
+    request: HtmxHttpRequest,
+    project: Project,
+    deployment: Deployment,
+    add_form: AddCapturesForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The deployment's page; `add_form` is the Add captures form with its errors, if any."""
     viewer = Viewer(request.user, project)
     context = {
         "project": project,
         "deployment": deployment,
         "card": deployment_card(deployment, viewer),
+        "import_card": add_captures_card(deployment, viewer),
         "can_act": viewer.can_act,
         "sessions": page_of(
             request, deployment.events.order_by("-start", "-pk"), per_page=SESSIONS_PER_PAGE
         ),
+        **(form_context(deployment, add_form) if viewer.can_act else {}),
     }
-    return render(request, "deployment_detail.html", context)
+    return render(request, "deployment_detail.html", context, status=status)

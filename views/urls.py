@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import (
+    add_captures,
     capture_sets,
     captures,
     deployment_card,
@@ -45,6 +46,22 @@ urlpatterns = [
         f"{DEPLOYMENT}regroup/retry/",
         deployment_card.regroup_retry,
         name="deployment-regroup-retry",
+    ),
+    path(f"{DEPLOYMENT}captures/add/", add_captures.add_captures, name="deployment-add-captures"),
+    path(
+        f"{DEPLOYMENT}captures/add/progress/",
+        add_captures.add_captures_progress,
+        name="deployment-add-captures-progress",
+    ),
+    path(
+        f"{DEPLOYMENT}captures/add/cancel/",
+        add_captures.add_captures_cancel,
+        name="deployment-add-captures-cancel",
+    ),
+    path(
+        f"{DEPLOYMENT}captures/add/retry/",
+        add_captures.add_captures_retry,
+        name="deployment-add-captures-retry",
     ),
     path(f"{DEPLOYMENT}dismiss/", deployment_card.dismiss_card, name="deployment-card-dismiss"),
     path(f"{DEPLOYMENT}show/", deployment_card.show_card, name="deployment-card-show"),
