@@ -151,6 +151,7 @@ class AddCaptures:
         stage.start()
         if "check" in self.checkpoint:
             check = FileCheck(**self.checkpoint["check"])
+            stage.update(check.lines, check.lines)
             self.log(f"Checked by an earlier run: {check.rows:,} rows, all good.")
         else:
             total = self.lines or 0
@@ -193,7 +194,6 @@ class AddCaptures:
             )
             if check.naive_timestamps:
                 self.log(check.naive_in_words(), "WARNING")
-        stage.update(check.lines, check.lines)
         stage.set_stats(
             **{
                 "Rows": check.rows,

@@ -3,11 +3,14 @@ bad files, cancel at a chunk boundary and Retry going on from there, the stored 
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 
+import config.settings as settings_module
 from jobs import actions
 from jobs.add_captures import ADD_CAPTURES_JOB, REJECTED_FILE, params_for
 from jobs.job_type import NothingToDo
@@ -167,3 +170,23 @@ def test_cancel_at_a_chunk_boundary_keeps_the_chunks_and_retry_goes_on(
     assert (job.result["added"], job.result["already_there"]) == (7, 0)
     assert "Added 7 captures and grouped them into 2 sessions." in messages(job)
     assert not upload_exists(job.params["file"])
+
+
+def test_uploads_are_kept_under_var_dir_or_in_the_bucket_the_environment_names(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("UPLOADS_S3_BUCKET", raising=False)
+    local = runpy.run_path(str(Path(settings_module.__file__)))["STORAGES"]["capture_uploads"]
+    assert local == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "uploads" / "captures")},
+    }
+
+    monkeypatch.setenv("UPLOADS_S3_BUCKET", "moth-uploads")
+    monkeypatch.setenv("UPLOADS_S3_ENDPOINT_URL", "https://s3.example.org")
+    bucket = runpy.run_path(str(Path(settings_module.__file__)))["STORAGES"]["capture_uploads"]
+    assert bucket["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert bucket["OPTIONS"]["bucket_name"] == "moth-uploads"
+    assert bucket["OPTIONS"]["endpoint_url"] == "https://s3.example.org"
+    assert bucket["OPTIONS"]["location"] == "capture-uploads"
