@@ -84,6 +84,8 @@ def _stored_or_counted(
 ) -> int:
     """The deployments' stored total if it reaches TRUST_STORED_COUNT_FROM, else the list
     counted: one query either way, the count running only where it is needed."""
+    if not deployments:
+        return 0  # a project without deployments has no occurrences
     field = "occurrences_without_event_count" if without_session else "occurrences_count"
     stored = Coalesce(Sum(field), 0)
     counted = listed.order_by().values("project").annotate(n=Count("*")).values("n")

@@ -573,3 +573,10 @@ def test_a_small_and_a_big_occurrence_list_run_the_same_queries(
     (big, big_queries), (small, small_queries) = size_and_queries(20_000), size_and_queries(3)
     assert (big, small) == (20_000, 3)
     assert big_queries == small_queries
+
+
+def test_the_occurrence_list_of_a_project_without_deployments_is_empty(client, member, project):
+    client.force_login(member)
+    response = client.get(occurrence_list_url(project))
+    assert "0 occurrences." in response.text
+    assert "No occurrences." in response.text
