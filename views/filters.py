@@ -27,11 +27,28 @@ class DeploymentFilterForm(forms.Form):
         self.fields["deployment"].queryset = project.deployments.defer("capture_nights")
 
 
+class ChoiceFromRows(forms.ModelChoiceField):
+    """A model choice checked against its queryset's rows, read once: the page lists the
+    same rows as its options."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in self.empty_values:
+            return None
+        try:
+            pk = int(value)
+        except (TypeError, ValueError):
+            pk = None
+        for row in self.queryset:  # evaluated on the first pass, then kept
+            if row.pk == pk:
+                return row
+        raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+
+
 class OccurrenceFilterForm(DeploymentFilterForm):
     # An id, or NO_SESSION for occurrences without a session. Checked by hand because
     # the select lists only some sessions, while links may name any of the project's.
     session = forms.CharField(required=False)
-    taxon = forms.ModelChoiceField(queryset=None, required=False)
+    taxon = ChoiceFromRows(queryset=None, required=False)
 
     def __init__(self, data: Any, *, project: Project) -> None:
         super().__init__(data, project=project)

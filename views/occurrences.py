@@ -7,7 +7,7 @@ from monitoring.occurrence_counts import occurrence_list_counts
 from monitoring.ungrouped import no_session_banner
 
 from .access import with_visible_project
-from .filters import NO_SESSION, OccurrenceFilterForm, project_taxa
+from .filters import NO_SESSION, OccurrenceFilterForm
 from .http import HtmxHttpRequest
 from .pagination import page_of
 
@@ -73,7 +73,7 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "no_session": NO_SESSION,
         "deployments": deployments,
         "session_choices": session_choices,
-        "taxa": project_taxa(project),
+        "taxa": form.fields["taxon"].queryset,  # read once, by the form
         "occurrences": page_of(request, occurrences, count=counts.total),
         "session_choices_cut": len(session_choices) >= SESSION_CHOICES,
         "banner": no_session_banner(covered, counts),
