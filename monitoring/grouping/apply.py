@@ -137,6 +137,8 @@ class _Writer:
             self._save_drawn_settings(None, None)
 
     def _free_names(self) -> None:
+        if not self.plan.names_to_free:
+            return
         with regroup_transaction():
             for event_id in self.plan.names_to_free:
                 Event.objects.filter(pk=event_id).update(group_by=f"regrouping-{event_id}")
