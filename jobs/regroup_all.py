@@ -49,14 +49,15 @@ def planned(params: dict[str, Any]) -> list[tuple[int, bool]]:
 
 
 def require_deployments(project: Project, params: dict[str, Any]) -> None:
-    """Raise NothingToDo when no deployment is listed; ValueError, and queue nothing, when
-    one is not the project's."""
+    """Raise ValueError, and queue nothing, when a listed deployment is another project's;
+    NothingToDo when none of the project's is listed (any more: a retry skips deployments
+    deleted since)."""
     ids = {deployment_id for deployment_id, _ in planned(params)}
-    if not ids:
+    elsewhere = Deployment.objects.filter(pk__in=ids).exclude(project=project)
+    if elsewhere.exists():
+        raise ValueError(f"Not deployments of {project}: {', '.join(map(str, elsewhere))}.")
+    if not project.deployments.filter(pk__in=ids).exists():
         raise NothingToDo(NOTHING_TO_REGROUP)
-    found = set(project.deployments.filter(pk__in=ids).values_list("pk", flat=True))
-    if found != ids:
-        raise ValueError(f"Not deployments of {project}: {sorted(ids - found)}.")
 
 
 def stage_key(deployment_id: int) -> str:

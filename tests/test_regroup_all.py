@@ -280,3 +280,21 @@ def test_a_parent_whose_child_is_gone_ends_at_the_next_reaper_round(two_deployme
     parent.refresh_from_db()
     assert parent.status == JobStatus.FAILURE
     assert stages(parent)[gone]["status"] == JobStatus.FAILURE
+
+
+def test_a_retry_skips_a_deployment_deleted_since(two_deployments, manager, sent):
+    first, second = two_deployments
+    parent = regroup_all(two_deployments, manager)
+    actions.cancel_job(parent, manager)
+    gone = f"deployment-{second.pk}"
+    second.delete()
+
+    parent, queued = actions.retry_job(parent, manager)
+
+    assert queued
+    assert gone not in stages(parent)
+    assert child_of(parent, first).status == JobStatus.PENDING
+    first.delete()
+    actions.cancel_job(parent, manager)
+    with pytest.raises(NothingToDo):
+        actions.retry_job(parent, manager)

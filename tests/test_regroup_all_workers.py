@@ -1,12 +1,16 @@
 """Regroup all on two real workers taking the same queue: the children run at once, each
-under its deployment's lock; Cancel stops both; Retry redoes only what did not succeed."""
+under its deployment's lock; Cancel stops both; Retry redoes only what did not succeed; a
+child whose worker is killed is recovered like any job, and the parent ends with it."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from jobs import actions
 from jobs.models import REGROUP_ALL_JOB, Job, JobStatus
@@ -121,3 +125,40 @@ def test_regroup_all_runs_on_two_workers_at_once_cancels_both_and_retries_only_t
     log = " ".join(parent.logs.values_list("message", flat=True))
     assert "Station A: Stopped at a safe point" in log
     assert "Station B: Stopped at a safe point" in log
+
+
+def test_a_worker_killed_mid_child_is_reaped_and_the_parent_still_ends_done(
+    two_workers, two_deployments, manager
+):
+    first, second = two_workers
+    parent, _ = actions.start(
+        REGROUP_ALL_JOB,
+        two_deployments[0].project,
+        manager,
+        params=plan_params((deployment, False) for deployment in two_deployments),
+    )
+    first.wait_until_paused()
+    second.wait_until_paused()
+
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    second.release()
+    second.wait_for(
+        lambda: any(job.status == JobStatus.SUCCESS for job in children(parent).values()),
+        what="the live worker's child to end",
+    )
+    (lost,) = [job for job in children(parent).values() if job.status == JobStatus.STARTED]
+    assert job_status(parent) == JobStatus.STARTED
+
+    # What beat's reaper does once the dead worker's child has been silent long enough.
+    Job.objects.filter(pk=lost.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert actions.reap_stale_jobs() == 1
+    parent = wait_until_ended(second, parent)
+
+    assert parent.status == JobStatus.SUCCESS
+    lost.refresh_from_db()
+    assert (lost.status, lost.attempts) == (JobStatus.SUCCESS, 2)
+    assert f"{lost.deployment}: No sign of life from its worker" in " ".join(
+        parent.logs.values_list("message", flat=True)
+    )
+    assert ungrouped(two_deployments[0]) == ungrouped(two_deployments[1]) == 0
