@@ -7,9 +7,11 @@ instead, and each child is run here with the runner.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from jobs import actions, regroup
@@ -298,3 +300,46 @@ def test_a_retry_skips_a_deployment_deleted_since(two_deployments, manager, sent
     actions.cancel_job(parent, manager)
     with pytest.raises(NothingToDo):
         actions.retry_job(parent, manager)
+
+
+def test_clicks_at_the_same_moment_get_one_parent_and_one_regroup_per_deployment(
+    two_deployments, manager, sent
+):
+    first, _ = two_deployments
+    barrier = threading.Barrier(6)
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def click(card: bool) -> None:
+        try:
+            barrier.wait(timeout=10)
+            if card:  # the Regroup of Station A's card, clicked meanwhile
+                actions.start(REGROUP_JOB, first, manager)
+            else:
+                parent, _ = actions.start(
+                    REGROUP_ALL_JOB,
+                    first.project,
+                    manager,
+                    params=plan_params((deployment, False) for deployment in two_deployments),
+                )
+                answers.append(parent.pk)
+        except BaseException as error:  # reported by the test thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click, args=(index >= 4,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    parent = Job.objects.get(job_type_key=REGROUP_ALL_JOB)
+    assert answers == [parent.pk] * 4
+    for deployment in two_deployments:
+        assert Job.objects.filter(deployment=deployment).active().count() == 1
+    assert child_of(parent, first).deployment == first
+    assert sorted(sent) == sorted(
+        Job.objects.filter(job_type_key=REGROUP_JOB).values_list("pk", flat=True)
+    )
