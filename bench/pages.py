@@ -404,7 +404,10 @@ def explain(sql: str) -> str:
 
 
 def write_results(
-    big: dict[str, Measure], small: dict[str, Measure], sizes: dict[str, int]
+    big: dict[str, Measure],
+    small: dict[str, Measure],
+    sizes: dict[str, int],
+    load: tuple[float, float],
 ) -> None:
     rows = []
     for label, result in big.items():
@@ -488,7 +491,8 @@ def write_results(
             "",
             f"Written by bench/pages.py on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
             "",
-            f"Machine: {machine()}.",
+            f"Machine: {machine()}. Load average (1 minute) when the timing began and ended: "
+            f"{load[0]:.1f} and {load[1]:.1f}, on {os.cpu_count()} cores: times grow with it.",
             "",
             textwrap.fill(data, 92),
             "",
@@ -551,14 +555,16 @@ def main() -> None:
     assert project is not None
     client = Client()
     client.force_login(get_user_model().objects.get(username=demo.MANAGER[0]))
+    load_before = os.getloadavg()[0]
     big_results = measure_project(client, project)
     small_results = measure_project(client, small)
+    load = (load_before, os.getloadavg()[0])
     # Where a page misses its target, the plan of its slowest query says why.
     for label, result in big_results.items():
         if not result.met:
             ms, sql = result.slowest[0]
             print(f"\n{label}: slowest query {ms:.1f} ms\n{sql}\n{explain(sql)}")
-    write_results(big_results, small_results, sizes_of(project, small))
+    write_results(big_results, small_results, sizes_of(project, small), load)
 
 
 if __name__ == "__main__":
