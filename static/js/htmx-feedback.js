@@ -101,7 +101,7 @@
     focusable(spot);
   }
 
-  document.addEventListener("htmx:beforeSwap", function (event) {
+  function keepFocus(event) {
     var target = event.detail.target;
     var active = document.activeElement;
     var hadFocus = active && active !== document.body && target.contains(active);
@@ -120,5 +120,9 @@
       }
       if (region && region.isConnected) focusInside(region, was);
     }, 0);
-  });
+  }
+
+  document.addEventListener("htmx:beforeSwap", keepFocus);
+  // An out-of-band swap (a heading brought up to date) is a poll's too.
+  document.addEventListener("htmx:oobBeforeSwap", keepFocus);
 })();

@@ -76,12 +76,14 @@ def test_regroup_all_from_the_project_page_empties_the_rollup(
 
     # Done: every row says so, the heading and the counts follow, and the job says how it ended.
     for deployment in two_ungrouped:
-        expect(page.locator(f"#rollup-deployment-{deployment.pk}")).to_contain_text(
-            "All grouped now.", timeout=JOB_TIMEOUT_MS
-        )
+        row = page.locator(f"#rollup-deployment-{deployment.pk}")
+        expect(row).to_contain_text("All grouped now.", timeout=JOB_TIMEOUT_MS)
+        expect(row).not_to_contain_text("0 captures")
     expect(heading).to_have_text(
         "All captures are grouped into sessions now.", timeout=JOB_TIMEOUT_MS
     )
+    # The heading was brought up to date out of band; focus stayed on it, not on <body>.
+    expect(heading).to_be_focused()
     expect(page.locator("#rollup-regroup-all")).to_contain_text(
         "Regroup 2 deployments: done.", timeout=JOB_TIMEOUT_MS
     )
