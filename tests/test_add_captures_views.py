@@ -57,6 +57,9 @@ def test_managers_see_the_form_with_its_limits_and_members_do_not(
     assert f'action="{deployment_url("deployment-add-captures", deployment)}"' in page
     assert "Up to 50 MB and 200,000 rows at a time." in page
     assert "path,timestamp\n</textarea>" in page
+    # The browser's own limit on pasted rows is the number itself, not "100,000" (read as 100).
+    assert 'maxlength="100000"' in page
+    assert "Up to 100,000 characters; for more, add a file." in page
 
     client.force_login(member)
     assert "Add captures</h2>" not in client.get(deployment.get_absolute_url()).text
