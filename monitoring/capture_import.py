@@ -318,6 +318,8 @@ class AddCaptures:
                     event__isnull=False,
                 )
                 .values_list("event_id", flat=True)
+                # No ordering: the model's would make every capture a distinct row.
+                .order_by()
                 .distinct()
             )
             ids = set(in_sessions)
