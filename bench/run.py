@@ -204,6 +204,8 @@ def ensure_long_history(deployment_id: int, shape: Shape) -> Shape:
     with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
     if exists and _has_snapshot(LONG_DATABASE_URL):
+        # Built by an earlier run: brought up to this code's schema, as the other one is.
+        manage("migrate", "--noinput", "-v0", env={**ENV, "DATABASE_URL": LONG_DATABASE_URL})
         step("restore", deployment_id, LONG_DATABASE_URL)
         long_shape = Shape.of(LONG_DATABASE_URL, deployment_id)
         if long_shape.captures == expected and long_shape.ungrouped == shape.ungrouped:
