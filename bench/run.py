@@ -147,6 +147,7 @@ def regroup() -> None:
             flush=True,
         )
 
+    load_before = os.getloadavg()[0]
     for round_number in range(1, ROUNDS + 1):
         for name in ("ours", "long", "before", "floor", "floor_captures", "full", "baseline"):
             database = LONG_DATABASE_URL if name == "long" else DATABASE_URL
@@ -156,10 +157,11 @@ def regroup() -> None:
             if name == "ours":
                 record("nothing", nothing_to_do(big.pk), round_number)
                 record("late", step("late", big.pk), round_number)
+    load = (load_before, os.getloadavg()[0])
     idle = step("idle", big.pk)
     for database in (DATABASE_URL, LONG_DATABASE_URL):
         step("restore", big.pk, database)
-    write_results(runs, idle, shape, long_shape)
+    write_results(runs, idle, shape, long_shape, load)
 
 
 # What each row of the results runs: a step of bench/regroup_steps.py.
@@ -352,7 +354,9 @@ def machine() -> str:
     )
 
 
-def write_results(runs: dict[str, list[dict]], idle: dict, shape: Shape, long: Shape) -> None:
+def write_results(
+    runs: dict[str, list[dict]], idle: dict, shape: Shape, long: Shape, load: tuple[float, float]
+) -> None:
     def seconds(name: str) -> float:
         return median(runs[name], "seconds")
 
@@ -421,6 +425,13 @@ def write_results(runs: dict[str, list[dict]], idle: dict, shape: Shape, long: S
                             ("(d) full", "full"), (f"(h) {LATE_CAPTURES:,} new captures", "late"))
     )  # fmt: skip
     part = {name: median_phase(runs["ours"], name) for name in PHASES}
+    by_round = {
+        name: sorted(
+            ours_run["seconds"] / floor_run["seconds"]
+            for ours_run, floor_run in zip(runs["ours"], runs[name], strict=True)
+        )
+        for name in ("floor", "floor_captures")
+    }
     floor_occurrences, ours_occurrences = (
         int(median(runs[name], "occurrences")) for name in ("floor", "ours")
     )
@@ -460,7 +471,12 @@ regroup may not.
 
 Ratios: ours / floor = **{ours / floor:.2f}x** (before this change:
 {seconds("before") / floor:.2f}x); ours / the issue's floor = **{ours / floor_captures:.2f}x**;
-baseline / ours = **{seconds("baseline") / ours:.1f}x**.
+baseline / ours = **{seconds("baseline") / ours:.1f}x**. Round by round, ours / floor ran from
+{by_round["floor"][0]:.2f}x to {by_round["floor"][-1]:.2f}x and ours / the issue's floor from
+{by_round["floor_captures"][0]:.2f}x to {by_round["floor_captures"][-1]:.2f}x: the machine's two
+cores were shared with other people's work throughout (load average {load[0]:.1f} before the
+rounds, {load[1]:.1f} after), which is why rounds differ and why each compares its steps
+side by side, one after another.
 
 Where the time goes (medians): reading and drawing; moving captures (the chunks' UPDATEs and
 their commits, with the foreign-key checks); relinking occurrences; the rest of the finish
