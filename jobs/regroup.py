@@ -56,18 +56,7 @@ def run(context: JobContext) -> dict[str, Any]:
     for warning in summary.warnings:
         context.log(warning, JobLog.Level.WARNING)
     context.log(mode_line(summary))
-    stage.set_stats(
-        **{
-            "Mode": summary.mode.capitalize(),
-            "Captures read": summary.captures_read,
-            "Captures grouped": summary.captures_grouped,
-            "Sessions created": summary.sessions_created,
-            "Sessions updated": summary.sessions_updated,
-            "Sessions deleted": summary.sessions_deleted,
-            "Occurrences re-linked": summary.occurrences_relinked,
-            "Captures without timestamp": summary.captures_without_timestamp,
-        }
-    )
+    stage.set_stats(**summary.stats())
     if summary.stopped:
         stage.finish(status=JobStatus.REVOKED)
         raise JobStopped(

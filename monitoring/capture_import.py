@@ -275,15 +275,7 @@ class AddCaptures:
                 raise AddCapturesFailed(str(error), rejected=False) from None
         for warning in summary.warnings:
             self.log(warning, "WARNING")
-        stage.set_stats(
-            **{
-                "Mode": summary.mode.capitalize(),
-                "Captures read": summary.captures_read,
-                "Captures grouped": summary.captures_grouped,
-                "Sessions created": summary.sessions_created,
-                "Sessions updated": summary.sessions_updated,
-            }
-        )
+        stage.set_stats(**summary.stats())
         if summary.stopped:
             raise AddCapturesStopped(
                 f"Stopped at a safe point after grouping {summary.captures_grouped:,} of "

@@ -41,7 +41,7 @@ from .capture_upload import (
     form_id,
 )
 from .cards import render_card, render_progress
-from .deployments import render_deployment_page
+from .deployments import render_deployment_page, with_deployment_stats
 from .http import HtmxHttpRequest
 
 
@@ -136,14 +136,8 @@ def add_captures_progress(
     card = add_captures_card(deployment, Viewer(request.user, project), True, job)
     response = render_progress(request, card, card_id(deployment))
     if job is not None and not job.is_active:
-        # The job has ended: the page's counts too, out of band.
         deployment.refresh_from_db()
-        stats = render_to_string(
-            "deployment_detail.html#deployment-stats",
-            {"project": project, "deployment": deployment, "out_of_band": True},
-            request,
-        )
-        response.content += stats.encode()
+        return with_deployment_stats(response, request, project, deployment)
     return response
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -34,6 +33,7 @@ from .cards import (
     render_progress,
     running_deployment_card,
 )
+from .deployments import with_deployment_stats
 from .http import HtmxHttpRequest
 from .projects import render_rollup_row
 
@@ -66,13 +66,7 @@ def regroup_progress(
     card = deployment_card(deployment, Viewer(request.user, project), just_finished=True)
     response = render_progress(request, card, deployment_card_id(deployment))
     if card is None or card.suggestion.state != CardState.RUNNING:
-        # The job has ended: refresh the page's counts too, out of band.
-        stats = render_to_string(
-            "deployment_detail.html#deployment-stats",
-            {"project": project, "deployment": deployment, "out_of_band": True},
-            request,
-        )
-        response.content += stats.encode()
+        return with_deployment_stats(response, request, project, deployment)
     return response
 
 

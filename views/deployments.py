@@ -1,5 +1,6 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from monitoring.models import Deployment, Project
@@ -46,3 +47,17 @@ def render_deployment_page(
         **(form_context(deployment, add_form) if viewer.can_act else {}),
     }
     return render(request, "deployment_detail.html", context, status=status)
+
+
+def with_deployment_stats(
+    response: HttpResponse, request: HtmxHttpRequest, project: Project, deployment: Deployment
+) -> HttpResponse:
+    """`response` with the page's counts of `deployment` added out of band, for the answer
+    that tells a card its job has ended: the job changed them."""
+    stats = render_to_string(
+        "deployment_detail.html#deployment-stats",
+        {"project": project, "deployment": deployment, "out_of_band": True},
+        request,
+    )
+    response.content += stats.encode()
+    return response

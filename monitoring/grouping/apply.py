@@ -57,6 +57,19 @@ class RegroupSummary:
     stopped: bool = False
     warnings: list[str] = field(default_factory=list)
 
+    def stats(self) -> dict[str, int | str]:
+        """What it read and wrote, labelled for people: a job stage's statistics."""
+        return {
+            "Mode": self.mode.capitalize(),
+            "Captures read": self.captures_read,
+            "Captures grouped": self.captures_grouped,
+            "Sessions created": self.sessions_created,
+            "Sessions updated": self.sessions_updated,
+            "Sessions deleted": self.sessions_deleted,
+            "Occurrences re-linked": self.occurrences_relinked,
+            "Captures without timestamp": self.captures_without_timestamp,
+        }
+
     @property
     def wrote_nothing(self) -> bool:
         return not (
