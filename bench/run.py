@@ -10,8 +10,9 @@ ungrouped state before each; after ours, a regroup with nothing to do (counting 
 rows PostgreSQL read) and one after LATE_CAPTURES new captures in the last night. Writes
 medians, ratios, captures read, rows written, where the time goes and peak memory to
 bench/results.md with a description of the machine. Then runs the click-to-done benchmark
-(bench/path.py), the pages one (bench/pages.py) and the polling one (bench/polling.py), each
-in its own process, each rewriting only its own section of the results.
+(bench/path.py), the pages one (bench/pages.py), the polling one (bench/polling.py) and the
+Add captures one (bench/add_captures.py), each in its own process, each rewriting only its
+own section of the results.
 
     BENCH_DATABASE_URL=postgres://... BENCH_CAPTURES=660000 BENCH_ROUNDS=3 python bench/run.py
     python bench/run.py --only polling     # or: make bench BENCH_ONLY=polling
@@ -82,7 +83,7 @@ def step(
     return json.loads(output.strip().splitlines()[-1])
 
 
-PARTS = ("regroup", "path", "pages", "polling")
+PARTS = ("regroup", "path", "pages", "polling", "add_captures")
 
 
 def main() -> None:
@@ -102,7 +103,7 @@ def main() -> None:
         regroup()
     # The others each in their own process: they run Django with production settings, on
     # databases of their own choosing, and add their sections to the results.
-    for part in ("path", "pages", "polling"):
+    for part in PARTS[1:]:
         if part in parts:
             subprocess.run([sys.executable, f"bench/{part}.py"], cwd=ROOT, check=True)
 
