@@ -96,13 +96,13 @@ def asks_for_full(params: dict[str, Any]) -> bool:
 
 def describe_params(params: dict[str, Any]) -> list[str]:
     if asks_for_full(params):
-        return ["Check every night: every session redrawn, not only around what changed"]
+        return ["Every night: every session redrawn, not only around what changed"]
     return []
 
 
 def describe(job: Job) -> str:
     if asks_for_full(job.params):
-        return f"Check every night of {job.deployment}"
+        return f"Regroup every night of {job.deployment}"
     return f"Regroup sessions of {job.deployment}"
 
 

@@ -36,10 +36,10 @@ def test_a_manager_checks_every_night_even_with_nothing_ungrouped(
     assert len(dispatched) == 1
     assert response.redirect_chain == [(job.get_absolute_url(), 302)]
     assert (job.job_type_key, job.params, job.status) == (REGROUP_JOB, {"full": True}, "PENDING")
-    assert job.name == f"Check every night of {grouped}"
+    assert job.name == f"Regroup every night of {grouped}"
     page = response.text
     assert f"Checking every night of {grouped} started." in page
-    assert "<dt>Options</dt><dd>Check every night: every session redrawn" in page
+    assert "<dt>Options</dt><dd>Every night: every session redrawn" in page
 
 
 def test_a_regroup_running_already_is_the_answer(client: Client, manager, grouped):

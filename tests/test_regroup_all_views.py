@@ -167,7 +167,7 @@ def test_a_deployment_with_sessions_out_of_date_gets_a_full_regroup(
     assert the_parent().name == "Regroup 3 deployments"
     full = {child.deployment.name: child.params for child in children()}
     assert full == {"Station A": {}, "Station B": {}, "Station C": {"full": True}}
-    assert grouped.jobs.get().name == "Check every night of Station C"
+    assert grouped.jobs.get().name == "Regroup every night of Station C"
 
 
 def test_each_deployment_card_follows_its_own_regroup_and_links_the_parent(
