@@ -16,7 +16,9 @@ def check_every_night(page: Page, live_server_url: str, deployment: Deployment) 
     page.get_by_role("button", name="Check every night").click()
     job = Job.objects.get()
     expect(page).to_have_url(f"{live_server_url}{job.get_absolute_url()}")
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Regroup every night of {deployment}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Regroup every night of {deployment}"
+    )
     expect(page.locator(".job-facts")).to_contain_text("Every night: every session redrawn")
     return job
 
