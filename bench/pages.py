@@ -137,6 +137,7 @@ class Measure:
     # Time rendering templates in that request, less the queries run while rendering
     # (a page's rows are fetched as the template loops over them).
     template_ms: float
+    counted_ms: float  # that request's whole time (counting its queries slows it a little)
     html_kb: float
     # The slowest few queries of one request, (ms, sql), slowest first: where the time goes.
     slowest: list[tuple[float, str]]
@@ -314,19 +315,27 @@ def running_regroup(project: Project) -> Iterator[None]:
         job.delete()
 
 
-def measure(client: Client, page: Page) -> Measure:
-    for _ in range(WARMUP):
-        response = client.get(page.url, **page.headers)
-        assert response.status_code == 200, (page.url, response.status_code)
-        assert page.expect in response.text, (page.label, page.expect)
-    # Timed requests without query capture (it adds its own bookkeeping to every query).
-    times: list[float] = []
-    cpu: list[float] = []
+def timed_in_turns(client: Client, pages: list[Page]) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU milliseconds of REQUESTS requests of each page, the pages taken in
+    turns: a burst of other work on the machine falls on every page alike. Without query
+    capture, which adds its own bookkeeping to every query."""
+    for page in pages:
+        for _ in range(WARMUP):
+            response = client.get(page.url, **page.headers)
+            assert response.status_code == 200, (page.url, response.status_code)
+            assert page.expect in response.text, (page.label, page.expect)
+    timings: dict[str, tuple[list[float], list[float]]] = {p.label: ([], []) for p in pages}
     for _ in range(REQUESTS):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        client.get(page.url, **page.headers)
-        times.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - cpu_started) * 1000)
+        for page in pages:
+            times, cpu = timings[page.label]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            client.get(page.url, **page.headers)
+            times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
+    return timings
+
+
+def measure(client: Client, page: Page, times: list[float], cpu: list[float]) -> Measure:
     # One more request to count the queries and time each one: the captured queries give
     # the SQL with its parameters, the wrapper a finer time than their rounded milliseconds.
     durations: list[float] = []
@@ -361,7 +370,9 @@ def measure(client: Client, page: Page) -> Measure:
         connection.execute_wrapper(timed),
         mock.patch.object(Template, "render", timed_render),
     ):
+        started = time.perf_counter()
         response = client.get(page.url, **page.headers)
+        counted_ms = (time.perf_counter() - started) * 1000
     sqls = [query["sql"] for query in queries.captured_queries]
     assert len(sqls) == len(durations)
     return Measure(
@@ -373,6 +384,7 @@ def measure(client: Client, page: Page) -> Measure:
         sqls=sqls,
         sql_ms=sum(durations),
         template_ms=rendering["ms"] - rendering["sql_ms"],
+        counted_ms=counted_ms,
         html_kb=len(response.content) / 1024,
         slowest=sorted(zip(durations, sqls, strict=True), reverse=True)[:3],
     )
@@ -384,12 +396,17 @@ def measure_project(client: Client, project: Project) -> dict[str, Measure]:
         user__username=demo.MANAGER[0], object_id__in=project.deployments.values("pk")
     ).delete()
     results: dict[str, Measure] = {}
-    for page in pages_of(project):
+    pages = pages_of(project)
+    # The progress partial needs a running regroup, which would change the other pages.
+    timings = timed_in_turns(client, [page for page in pages if not page.headers])
+    for page in pages:
         if page.headers:
             with running_regroup(project):
-                results[page.label] = measure(client, page)
+                results[page.label] = measure(
+                    client, page, *timed_in_turns(client, [page])[page.label]
+                )
         else:
-            results[page.label] = measure(client, page)
+            results[page.label] = measure(client, page, *timings[page.label])
         result = results[page.label]
         print(
             f"{project.name[:28]:28} {page.label:45} {result.median_ms:7.1f} ms "
@@ -456,13 +473,21 @@ def write_results(
         ]
     # Where the time of a page over its target goes, from the request that was counted.
     missed = [
-        f"- {label}: median {result.median_ms:.1f} ms (CPU {result.cpu_ms:.1f} ms); in the "
-        f"counted request, SQL {result.sql_ms:.1f} ms, templates {result.template_ms:.1f} ms, "
-        f"the rest {result.median_ms - result.sql_ms - result.template_ms:.1f} ms "
-        "(middleware, view, Python around the queries)."
+        f"- {label}: median {result.median_ms:.1f} ms (CPU {result.cpu_ms:.1f} ms); the "
+        f"counted request took {result.counted_ms:.1f} ms: SQL {result.sql_ms:.1f} ms, "
+        f"templates {result.template_ms:.1f} ms, the rest "
+        f"{result.counted_ms - result.sql_ms - result.template_ms:.1f} ms (middleware, view, "
+        "Python around the queries)."
         for label, result in big.items()
         if not result.met
     ]
+    busy = max(load) > (os.cpu_count() or 1) / 2
+    if missed and busy:
+        missed.append(
+            f"- Other work shared the machine (load average {load[0]:.1f} to {load[1]:.1f} on "
+            f"{os.cpu_count()} cores): wall times include waiting for a core, and CPU ms "
+            "grows too when the cores are shared; compare runs made on a quiet machine."
+        )
     causes = [
         *(["", "Pages over their target on big data:", "", *missed] if missed else []),
         "",
@@ -482,16 +507,16 @@ def write_results(
     )
     method = (
         f"Signed in as the demo manager (`demo`), each page was requested {WARMUP} times to "
-        f"warm up, then {REQUESTS} times. Times are server time, around Django's test client "
-        "`get`: middleware, view, queries and template, with DEBUG off and persistent "
-        "database connections. CPU ms is the median CPU time of this process per request: "
-        "the Python side, which other processes on the machine slow down but do not add to. "
-        "One more request counted the queries and timed each one: SQL ms is their sum; "
-        "template ms is the time spent rendering templates, less the queries they ran (a "
-        "page's rows are fetched as its template loops over them); the rest of the median "
-        "is middleware, the view and Python around the queries. The "
-        "progress partial was polled with `HX-Request: true` while a regroup job of the big "
-        "deployment was STARTED at 69,120 of 165,432 captures."
+        f"warm up, then {REQUESTS} times, the pages taking turns. Times are server time, "
+        "around Django's test client `get`: middleware, view, queries and template, with "
+        "DEBUG off and persistent database connections. CPU ms is the median CPU time of "
+        "this process per request: the Python side, which other processes on the machine "
+        "slow down but do not add to. One more request counted the queries and timed each "
+        "one: SQL ms is their sum; template ms is the time spent rendering templates, less "
+        "the queries they ran (a page's rows are fetched as its template loops over them); "
+        "the rest of that request is middleware, the view and Python around the queries. "
+        "The progress partial was polled with `HX-Request: true` while a regroup job of the "
+        "big deployment was STARTED at 69,120 of 165,432 captures."
     )
     section = "\n".join(
         [
