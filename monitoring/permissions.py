@@ -24,13 +24,18 @@ def visible_projects(user: User) -> QuerySet[Project]:
 
 
 def role_in(user: User, project: Project) -> str | None:
+    """The user's role in the project, read once per user object (a request's user, so once
+    per request however many parts of a page ask), as Django caches permissions on it."""
     if not user.is_authenticated:
         return None
-    return (
-        ProjectMembership.objects.filter(project=project, user=user)
-        .values_list("role", flat=True)
-        .first()
-    )
+    roles = user.__dict__.setdefault("_project_roles", {})
+    if project.pk not in roles:
+        roles[project.pk] = (
+            ProjectMembership.objects.filter(project=project, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return roles[project.pk]
 
 
 def can_manage(user: User, project: Project) -> bool:

@@ -434,8 +434,9 @@ def test_occurrence_list_query_count_does_not_grow_with_rows(
         make_occurrences(deployment, 1, event=session if index % 2 else None, determination=taxon)
     client.force_login(member)
     client.get(occurrence_list_url(project))  # warm the session and user lookups alike
-    # 13: one of them asks whether the tabs show Settings (managers only).
-    with django_assert_max_num_queries(13):
+    # The user's role, read once, says both what the banner offers and whether the tabs
+    # show Settings.
+    with django_assert_max_num_queries(12):
         response = client.get(
             occurrence_list_url(project, deployment=deployment.pk, taxon=taxon.pk)
         )

@@ -17,7 +17,12 @@ FIRST_CAPTURES = 50
 def session_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     form = DeploymentFilterForm(request.GET, project=project)
     form.is_valid()  # An invalid filter is left out of cleaned_data, and the page says so.
-    sessions = project.events.select_related("deployment").order_by("-start", "-pk")
+    # Not the deployments' night strips: a list doesn't draw them.
+    sessions = (
+        project.events.select_related("deployment")
+        .defer("deployment__capture_nights")
+        .order_by("-start", "-pk")
+    )
     if deployment := form.cleaned_data.get("deployment"):
         sessions = sessions.filter(deployment=deployment)
     context = {
