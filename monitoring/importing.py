@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import ngettext
@@ -48,6 +48,8 @@ TIMESTAMP_RANGE = f"{EARLIEST_TIMESTAMP.date().isoformat()} to {LATEST_TIMESTAMP
 # Bad rows kept word for word; beyond these, only counted (a file of a million bad rows
 # must not fill the memory or the job's log).
 PROBLEMS_KEPT = 200
+# Keys the advisory lock imports into one deployment take turns on (PostgreSQL).
+IMPORT_LOCK_NAMESPACE = 71_002
 CHECK_STOP_EVERY_LINES = 10_000
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -259,41 +261,105 @@ def _add_chunk(
     totals: ImportTotals,
     in_chunk: Callable[[ImportTotals], None] | None,
 ) -> None:
+    new: dict[str, CaptureRow] = {}
+    for row in chunk:
+        new.setdefault(row.path, row)
     with transaction.atomic():
-        new: dict[str, CaptureRow] = {}
-        for row in chunk:
-            new.setdefault(row.path, row)
-        present = set(
-            SourceImage.objects.filter(deployment=deployment)
-            # Through the index on the deployment and the paths' first characters.
-            .alias(path_start=PathStart("path"))
-            .filter(path_start__in={path[:PATH_START_LENGTH] for path in new})
-            .values_list("path", flat=True)
-            .iterator()
-        )
-        rows = [row for path, row in new.items() if path not in present]
-        created = SourceImage.objects.bulk_create(
-            [
-                SourceImage(
-                    deployment=deployment,
-                    project_id=deployment.project_id,
-                    path=row.path,
-                    timestamp=row.timestamp,
-                    width=row.width,
-                    height=row.height,
-                )
-                for row in rows
-            ]
-        )
-        ids = [capture.pk for capture in created if capture.pk is not None]
-        if ids:
-            totals.first_id = min([*ids, totals.first_id or ids[0]])
-            totals.last_id = max([*ids, totals.last_id or ids[0]])
+        if connection.vendor == "postgresql":
+            added, first_id, last_id = _insert_new_postgresql(deployment, list(new.values()))
+        else:
+            added, first_id, last_id = _insert_new(deployment, list(new.values()))
+        if added:
+            totals.first_id = min(first_id, totals.first_id or first_id)
+            totals.last_id = max(last_id, totals.last_id or last_id)
         totals.rows_done += len(chunk)
-        totals.added += len(rows)
-        totals.already_there += len(chunk) - len(rows)
+        totals.added += added
+        totals.already_there += len(chunk) - added
         if in_chunk:
             in_chunk(totals)
+
+
+# One statement per chunk: the rows go in as arrays, each is looked up in the deployment
+# by one probe of the (deployment, path start) index (a LATERAL subquery with LIMIT is
+# always a nested loop, whatever the table's statistics say), the missing ones are
+# inserted, and only their count and id range come back.
+_INSERT_NEW_SQL = f"""
+WITH new AS (
+    SELECT incoming.path, incoming.timestamp, incoming.width, incoming.height
+    FROM unnest(%(paths)s::text[], %(timestamps)s::timestamptz[], %(widths)s::integer[],
+                %(heights)s::integer[]) AS incoming(path, timestamp, width, height)
+    LEFT JOIN LATERAL (
+        SELECT 1 AS found FROM {SourceImage._meta.db_table} AS capture
+        WHERE capture.deployment_id = %(deployment)s
+          AND SUBSTR(capture.path, 1, {PATH_START_LENGTH})
+              = SUBSTR(incoming.path, 1, {PATH_START_LENGTH})
+          AND capture.path = incoming.path
+        LIMIT 1
+    ) AS there ON true
+    WHERE there.found IS NULL
+), added AS (
+    INSERT INTO {SourceImage._meta.db_table}
+        (deployment_id, project_id, path, timestamp, width, height)
+    SELECT %(deployment)s, %(project)s, path, timestamp, width, height FROM new
+    RETURNING id
+)
+SELECT count(*), min(id), max(id) FROM added
+"""
+
+
+def _insert_new_postgresql(
+    deployment: Deployment, rows: list[CaptureRow]
+) -> tuple[int, int | None, int | None]:
+    with connection.cursor() as cursor:
+        # Imports into one deployment take turns chunk by chunk (the raw command takes no
+        # upload lock), so two of them can't both find a path missing and both add it.
+        # The insert's snapshot is taken after the lock, so it sees the other's rows.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [IMPORT_LOCK_NAMESPACE, deployment.pk]
+        )
+        cursor.execute(
+            _INSERT_NEW_SQL,
+            {
+                "paths": [row.path for row in rows],
+                "timestamps": [row.timestamp for row in rows],
+                "widths": [row.width for row in rows],
+                "heights": [row.height for row in rows],
+                "deployment": deployment.pk,
+                "project": deployment.project_id,
+            },
+        )
+        return cursor.fetchone()
+
+
+def _insert_new(
+    deployment: Deployment, rows: list[CaptureRow]
+) -> tuple[int, int | None, int | None]:
+    """SQLite: its transactions here begin IMMEDIATE, holding the database's write lock, so
+    imports take turns chunk by chunk without more; its planner uses the path index for the
+    IN list whatever it knows of the table."""
+    present = set(
+        SourceImage.objects.filter(deployment=deployment)
+        .alias(path_start=PathStart("path"))
+        .filter(path_start__in={row.path[:PATH_START_LENGTH] for row in rows})
+        .values_list("path", flat=True)
+        .iterator()
+    )
+    created = SourceImage.objects.bulk_create(
+        [
+            SourceImage(
+                deployment=deployment,
+                project_id=deployment.project_id,
+                path=row.path,
+                timestamp=row.timestamp,
+                width=row.width,
+                height=row.height,
+            )
+            for row in rows
+            if row.path not in present
+        ]
+    )
+    ids = [capture.pk for capture in created]
+    return len(ids), min(ids, default=None), max(ids, default=None)
 
 
 class _Blocks(io.RawIOBase):

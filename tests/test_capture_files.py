@@ -3,21 +3,26 @@ refuse, each with a precise, line-numbered message; and the chunked import's ski
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from monitoring.importing import (
     LINE_MAX_BYTES,
+    PATH_START_LENGTH,
     CaptureFileError,
     EmptyCaptureFile,
     FileCheck,
+    ImportTotals,
     check_capture_file,
     import_capture_rows,
 )
-from monitoring.models import SourceImage
+from monitoring.models import Deployment, SourceImage
 
 
 def check(content: bytes, **limits) -> FileCheck:
@@ -180,6 +185,69 @@ def test_import_skips_paths_already_there_or_repeated_and_goes_on_after_a_stop(d
     paths = SourceImage.objects.filter(deployment=deployment).values_list("path", flat=True)
     assert sorted(paths) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
     assert SourceImage.objects.filter(pk__range=(rest.first_id, rest.last_id)).count() == 3
+
+
+@pytest.mark.django_db
+def test_paths_alike_in_their_first_characters_are_told_apart(deployment, project):
+    """The lookup goes through the paths' first PATH_START_LENGTH characters: two paths that
+    share them are still two captures, and one already there is still skipped."""
+    start = "night/" + "x" * PATH_START_LENGTH
+    SourceImage.objects.create(deployment=deployment, project=project, path=start + "/a.jpg")
+    # The same path in another deployment is not this one's.
+    other = Deployment.objects.create(project=project, name="Station B")
+    SourceImage.objects.create(deployment=other, project=project, path=start + "/b.jpg")
+    content = (
+        f"path,timestamp,width,height\n{start}/a.jpg,2024-06-01T21:00:00Z,,\n"
+        f"{start}/b.jpg,2024-06-01T21:01:00Z,4000,3000\n{start}/b.jpg,,,\n"
+        f"{start}/c.jpg,,,\n{start}/a.jpg,,,\n{start}/c.jpg,,,\n"
+    ).encode()
+
+    totals = import_capture_rows(deployment, io.BytesIO(content), chunk_rows=2)
+
+    assert (totals.rows_done, totals.added, totals.already_there) == (6, 2, 4)
+    added = SourceImage.objects.filter(deployment=deployment, pk__gt=totals.first_id - 1)
+    assert sorted(added.values_list("path", "timestamp", "width", "height")) == [
+        (f"{start}/b.jpg", datetime(2024, 6, 1, 21, 1, tzinfo=UTC), 4000, 3000),
+        (f"{start}/c.jpg", None, None, None),
+    ]
+    assert deployment.captures.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_file_at_once_add_each_path_once(deployment):
+    """The raw command takes no upload lock: two imports may run into one deployment at
+    once, and still no path is added twice."""
+    content = ("path,timestamp\n" + "".join(f"{n:03d}.jpg,\n" for n in range(40))).encode()
+    # Each import waits inside its first chunk's transaction for the other to get there
+    # too: were the chunks not taking turns, both would have added the same paths by then.
+    # Taking turns, the first gives up waiting and commits, and the other goes on.
+    meet = threading.Barrier(2)
+    totals: list[ImportTotals] = []
+
+    def wait_for_the_other(_: ImportTotals) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meet.wait(timeout=0.5)
+
+    def run() -> None:
+        try:
+            totals.append(
+                import_capture_rows(
+                    deployment, io.BytesIO(content), chunk_rows=10, in_chunk=wait_for_the_other
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [(done.rows_done, done.added + done.already_there) for done in totals] == [(40, 40)] * 2
+    assert sum(done.added for done in totals) == 40
+    assert deployment.captures.count() == 40
+    assert deployment.captures.values("path").distinct().count() == 40
 
 
 @pytest.mark.django_db
