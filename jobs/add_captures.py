@@ -39,12 +39,23 @@ REJECTED_FILE = (
     "This file has rows that can't be added: Retry would check the same file. Fix the rows "
     "listed and add the file again."
 )
+REJECTED_ROWS = (
+    "These rows can't all be added: Retry would check the same rows. Fix the rows listed and "
+    "paste them again."
+)
 FILE_GONE = "The uploaded file is no longer kept; add it again."
 
 
-def params_for(upload: StoredUpload, file_name: str) -> dict[str, Any]:
-    """A new job's params: the stored file, and what people called it."""
-    return {"file": upload.name, "file_name": file_name, "size": upload.size, "lines": upload.lines}
+def params_for(upload: StoredUpload, file_name: str, pasted: bool = False) -> dict[str, Any]:
+    """A new job's params: the stored file, what people called it, and whether its rows were
+    pasted into the page rather than a file."""
+    return {
+        "file": upload.name,
+        "file_name": file_name,
+        "size": upload.size,
+        "lines": upload.lines,
+        "pasted": pasted,
+    }
 
 
 def run(context: JobContext) -> dict[str, Any]:
@@ -74,6 +85,7 @@ def run(context: JobContext) -> dict[str, Any]:
         max_bytes=settings.CAPTURE_IMPORT_MAX_BYTES,
         max_rows=settings.CAPTURE_IMPORT_MAX_ROWS,
         lines=params.get("lines"),
+        pasted=bool(params.get("pasted")),
     )
     try:
         result = adding.run()
@@ -117,10 +129,15 @@ def is_rejected(params: dict[str, Any]) -> bool:
     return bool(params.get("rejected"))
 
 
+def rejected_in_words(params: dict[str, Any]) -> str:
+    """Why Retry is refused for a job whose rows are bad."""
+    return REJECTED_ROWS if params.get("pasted") else REJECTED_FILE
+
+
 def refuse_rejected_file(deployment: Deployment, params: dict[str, Any]) -> None:
     """Retry of a job whose file has bad rows would fail the same way: queue nothing."""
     if is_rejected(params):
-        raise NothingToDo(REJECTED_FILE)
+        raise NothingToDo(rejected_in_words(params))
 
 
 def describe(job: Job) -> str:

@@ -90,6 +90,11 @@ class AddCapturesResult:
         return asdict(self)
 
 
+def counted(singular: str, plural: str, count: int) -> str:
+    """`count` things in words, the number grouped for people: "1 row", "12,480 rows"."""
+    return ngettext(singular, plural, count) % {"count": f"{count:,}"}
+
+
 def added_in_words(added: int, already_there: int, sessions: int) -> str:
     """ "Added 12,480 captures (31 already there) and grouped them into 9 sessions." """
     if not added:
@@ -134,6 +139,8 @@ class AddCaptures:
     max_rows: int | None = None
     # Lines in the file, if known, for the check's progress.
     lines: int | None = None
+    # The rows were pasted into the page, not a file: the messages say so.
+    pasted: bool = False
 
     def run(self) -> AddCapturesResult:
         check = self._check()
@@ -152,7 +159,10 @@ class AddCaptures:
         if "check" in self.checkpoint:
             check = FileCheck(**self.checkpoint["check"])
             stage.update(check.lines, check.lines)
-            self.log(f"Checked by an earlier run: {check.rows:,} rows, all good.")
+            self.log(
+                "Checked by an earlier run: "
+                + counted("%(count)s row, good.", "%(count)s rows, all good.", check.rows)
+            )
         else:
             total = self.lines or 0
             try:
@@ -173,8 +183,7 @@ class AddCaptures:
                 )
             if not check.ok:
                 raise AddCapturesFailed(
-                    f"Nothing was imported: {check.bad_rows_in_words()} in the file. Fix "
-                    "them and add the file again.",
+                    self._bad_rows_in_words(check),
                     check.problems,
                     check.problem_count,
                 )
@@ -203,6 +212,21 @@ class AddCaptures:
         )
         stage.finish()
         return check
+
+    def _bad_rows_in_words(self, check: FileCheck) -> str:
+        """Why nothing was imported: "… 1 bad row in the file. Fix it and add the file again." """
+        count = check.problem_count
+        if self.pasted:
+            fix = ngettext(
+                "Fix it and paste the rows again.", "Fix them and paste the rows again.", count
+            )
+            where = "among the pasted rows"
+        else:
+            fix = ngettext(
+                "Fix it and add the file again.", "Fix them and add the file again.", count
+            )
+            where = "in the file"
+        return f"Nothing was imported: {check.bad_rows_in_words()} {where}. {fix}"
 
     # --- Import -------------------------------------------------------------------------
 
@@ -236,15 +260,16 @@ class AddCaptures:
         stage.set_stats(**{"Added": totals.added, "Already there": totals.already_there})
         if totals.stopped:
             self._refresh_counts()
+            of_rows = counted("%(count)s row", "%(count)s rows", check.rows)
+            added = counted("%(count)s capture", "%(count)s captures", totals.added)
             raise AddCapturesStopped(
-                f"Stopped at a safe point after {totals.rows_done:,} of {check.rows:,} rows "
-                f"({totals.added:,} captures added, not grouped yet). Retry goes on from there."
+                f"Stopped at a safe point after {totals.rows_done:,} of {of_rows} ({added} "
+                "added, not grouped yet). Retry goes on from there."
             )
         stage.finish()
-        self.log(
-            f"Imported {totals.rows_done:,} rows: {totals.added:,} captures added, "
-            f"{totals.already_there:,} already there."
-        )
+        rows = counted("%(count)s row", "%(count)s rows", totals.rows_done)
+        added = counted("%(count)s capture", "%(count)s captures", totals.added)
+        self.log(f"Imported {rows}: {added} added, {totals.already_there:,} already there.")
         return totals
 
     # --- Group sessions -----------------------------------------------------------------
@@ -277,9 +302,12 @@ class AddCaptures:
             self.log(warning, "WARNING")
         stage.set_stats(**summary.stats())
         if summary.stopped:
+            of_captures = counted(
+                "%(count)s capture", "%(count)s captures", summary.captures_to_group
+            )
             raise AddCapturesStopped(
                 f"Stopped at a safe point after grouping {summary.captures_grouped:,} of "
-                f"{summary.captures_to_group:,} captures. Retry groups the rest."
+                f"{of_captures}. Retry groups the rest."
             )
         stage.finish()
         return summary

@@ -83,7 +83,7 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+        return f"line {self.line:,}: {self.reason}"
 
 
 @dataclass
@@ -123,7 +123,7 @@ class FileCheck:
             "%(count)s timestamps had no time zone and were taken as UTC "
             "(the first on line %(line)s).",
             self.naive_timestamps,
-        ) % {"count": f"{self.naive_timestamps:,}", "line": self.first_naive_line}
+        ) % {"count": f"{self.naive_timestamps:,}", "line": f"{self.first_naive_line:,}"}
 
 
 @dataclass
@@ -486,7 +486,7 @@ class _CaptureReader:
     def _read_header(self, record: list[str]) -> None:
         self.header_line = self.lines
         names = [cell.strip().lower() for cell in record]
-        line = f"line {self.lines}"
+        line = f"line {self.lines:,}"
         if names and names[0] not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
             found = ",".join(record)[:80]
             raise CaptureFileError(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from jobs.add_captures import ADD_CAPTURES_JOB, REJECTED_FILE, is_rejected
+from jobs.add_captures import ADD_CAPTURES_JOB, is_rejected, rejected_in_words
 from jobs.models import Job, JobStatus
 from jobs.presenters import StageView
 from monitoring.capture_import import added_in_words
@@ -45,6 +45,7 @@ class AddedCaptures(SuggestionKind):
     running_title = "Adding captures…"
     done_title = "Captures added."
     failed = "Adding them failed"
+    error_is_prose = True
     who_can_act = "A project manager can add them again"
     body_template = "partials/suggestions/added_captures.html"
     done_template = "partials/suggestions/added_captures_done.html"
@@ -58,7 +59,7 @@ class AddedCaptures(SuggestionKind):
 
     def retry_blocked(self, suggestion: Suggestion) -> str:
         if suggestion.job is not None and is_rejected(suggestion.job.params):
-            return REJECTED_FILE
+            return rejected_in_words(suggestion.job.params)
         return ""
 
     def done_summary(self, job: Job | None) -> SafeString:

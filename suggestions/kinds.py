@@ -46,6 +46,9 @@ class SuggestionKind(ABC):
     running_title: str
     done_title: str
     failed: str = "The last run failed"  # before the error's message, if any
+    # The error's message is a sentence for people, shown as text; otherwise it is shown
+    # as the error it is (set in monospace).
+    error_is_prose: bool = False
     # For members who may not act: "A project manager can regroup them".
     who_can_act: str
     # What only this kind shows in the card's body (a strip, a line), or "".

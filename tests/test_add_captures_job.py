@@ -90,6 +90,14 @@ def test_paths_already_there_are_skipped_and_said(deployment, manager):
     assert SourceImage.objects.filter(deployment=deployment).count() == 8
 
 
+def test_one_bad_row_is_one_to_fix(deployment, manager):
+    job = start_and_run(deployment, manager, GOOD_FILE + ",2024-06-03T21:00:00Z\n")
+
+    assert job.last_error().message == (
+        "Nothing was imported: 1 bad row in the file. Fix it and add the file again."
+    )
+
+
 def test_a_file_with_bad_rows_imports_nothing_and_cannot_be_retried(deployment, manager):
     bad = GOOD_FILE + "".join(f",2024-06-03T21:{n:02d}:00Z\n" for n in range(25))
 

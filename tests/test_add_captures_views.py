@@ -3,6 +3,8 @@ that follows the job in every state, with and without htmx."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -278,6 +280,60 @@ def test_a_failed_check_lists_the_first_bad_rows_and_turns_retry_off(client, dep
     # A corrected file is a new job.
     post(client, deployment, file=csv())
     assert Job.objects.of_type(ADD_CAPTURES_JOB).active().count() == 1
+
+
+def test_the_card_says_why_in_prose_with_one_bad_row_or_pasted_ones(client, deployment, manager):
+    client.force_login(manager)
+    post(client, deployment, file=csv(GOOD + b",2024-06-03T21:00:00Z\n"))
+    run_job(only_job().pk)
+
+    card = card_of(client.get(deployment.get_absolute_url()).text, deployment)
+
+    assert (
+        "Adding them failed. Nothing was imported: 1 bad row in the file. Fix it and add the "
+        "file again.</p>"
+    ) in card
+    assert "banner-detail" not in card
+
+    pasted = GOOD.decode() + "".join(f",2024-06-03T21:{n:02d}:00Z\n" for n in range(1_200))
+    post(client, deployment, rows=pasted)
+    job = Job.objects.of_type(ADD_CAPTURES_JOB).active().get()
+    run_job(job.pk)
+
+    card = card_of(client.get(deployment.get_absolute_url()).text, deployment)
+
+    assert (
+        "Nothing was imported: 1,200 bad rows among the pasted rows. Fix them and paste the "
+        "rows again."
+    ) in card
+    assert "and 1,180 more" in card
+    assert "Retry would check the same rows. Fix the rows listed and paste them again." in card
+
+
+def test_after_the_job_the_page_and_stored_counts_show_the_new_captures(
+    client, deployment, manager
+):
+    SourceImage.objects.create(
+        deployment=deployment,
+        project=deployment.project,
+        path="old.jpg",
+        timestamp=datetime(2024, 5, 1, 21, 0, tzinfo=UTC),
+    )
+    deployment.update_calculated_fields()
+    client.force_login(manager)
+    post(client, deployment, file=csv(GOOD + b"n0/1.jpg,2024-04-30T21:00:00Z\n"))
+    run_job(only_job().pk)
+
+    page = client.get(deployment.get_absolute_url()).text
+    header = page.split('<header class="page-header">', 1)[1].split("</header>", 1)[0]
+
+    assert "30 Apr 2024, 21:00</time>" in header.split(" to ", 1)[0]
+    assert "2 Jun 2024, 21:00</time>" in header.split(" to ", 1)[1]
+    deployment.refresh_from_db()
+    assert (deployment.captures_count, deployment.events_count) == (5, 4)
+    assert deployment.first_capture_timestamp == datetime(2024, 4, 30, 21, 0, tzinfo=UTC)
+    assert deployment.last_capture_timestamp == datetime(2024, 6, 2, 21, 0, tzinfo=UTC)
+    assert deployment.source_images_without_event_count == 0
 
 
 def test_cancel_stops_the_job_and_retry_goes_on(client, deployment, manager):

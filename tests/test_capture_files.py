@@ -19,6 +19,7 @@ from monitoring.importing import (
     EmptyCaptureFile,
     FileCheck,
     ImportTotals,
+    RowProblem,
     check_capture_file,
     import_capture_rows,
 )
@@ -158,6 +159,7 @@ def test_many_bad_rows_are_counted_and_only_the_first_kept():
     assert found.problem_count == 1000
     assert len(found.problems) == 200
     assert found.bad_rows_in_words() == "1,000 bad rows"
+    assert str(RowProblem(12_345, "the path is empty")) == "line 12,345: the path is empty"
 
 
 @pytest.mark.django_db

@@ -90,7 +90,9 @@ def _start(request: HtmxHttpRequest, deployment: Deployment, form: AddCapturesFo
         return None
     name = upload.name if upload else "pasted rows"
     try:
-        job, created = start(ADD_CAPTURES_JOB, deployment, request.user, params_for(stored, name))
+        job, created = start(
+            ADD_CAPTURES_JOB, deployment, request.user, params_for(stored, name, pasted=not upload)
+        )
     except Exception:
         delete_upload(stored.name)
         raise
