@@ -5,9 +5,12 @@ Seeds (once) the demo's big deployment (`seed_demo --captures 660000`) and group
 captures, then writes the CSV (1,000 captures a night, on the nights before the deployment's
 first: an older card synced late, since nights after its last would be in the future).
 Each measured step runs in a fresh process: the floor (the rows sent with COPY, nothing
-checked, skipped or grouped), then the job itself, run as a worker runs it (Check, Import,
-Group sessions, Refresh counts), timing each stage and the process's peak memory. The
-deployment is put back as it was after each. Writes its own section of bench/results.md.
+checked, skipped or grouped), then the job as it was before its Import became one statement
+a chunk (the code of BEFORE_REV), then the job as it is, each run as a worker runs it (Check,
+Import, Group sessions, Refresh counts), timing each stage and the process's peak memory.
+The deployment is put back as it was after each, by deleting the rows added, and nothing
+analyzes the table in between: each run meets the statistics an import after a big change
+meets, whatever autovacuum has done by then. Writes its own section of bench/results.md.
 
     BENCH_IMPORT_DATABASE_URL=postgres://... BENCH_IMPORT_ROWS=1000000 python bench/add_captures.py
 """
@@ -36,6 +39,8 @@ DATABASE_URL = os.environ.get(
 CAPTURES = int(os.environ.get("BENCH_IMPORT_CAPTURES", "660000"))
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "1000000"))
 PER_NIGHT = 1_000
+# The code before the Import stage's lookup and insert became one statement a chunk.
+BEFORE_REV = os.environ.get("BENCH_IMPORT_BEFORE_REV", "3b4d415")
 # Uploads are kept here (the job's storage) while it runs.
 VAR_DIR = Path(os.environ.get("BENCH_IMPORT_VAR_DIR", tempfile.gettempdir())) / "bench-import"
 ENV = {
@@ -197,10 +202,11 @@ def _peak_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def step(name: str, *args: str) -> dict:
+def step(name: str, *args: str, tree: Path = ROOT) -> dict:
+    """Run a step of bench/add_captures.py (of the code in `tree`) in a fresh process."""
     done = subprocess.run(
         [sys.executable, "bench/add_captures.py", name, *args],
-        cwd=ROOT,
+        cwd=tree,
         env=ENV,
         capture_output=True,
         text=True,
@@ -243,14 +249,45 @@ def main() -> None:
         csv_path = Path(folder) / "captures.csv"
         write_csv(csv_path, datetime.fromisoformat(shape["first"]).astimezone(UTC))
         size_mb = csv_path.stat().st_size / 1024 / 1024
+        restore = ("restore", str(shape["next_capture"]), str(shape["next_session"]))
         floor = step("floor", str(csv_path))
-        step("restore", str(shape["next_capture"]), str(shape["next_session"]))
+        step(*restore)
+        with tempfile.TemporaryDirectory(prefix="bench-before-") as tree:
+            unpack(BEFORE_REV, Path(tree))
+            statistics = {"before": table_statistics()}
+            before = step("job", str(csv_path), tree=Path(tree))
+        step(*restore)
+        statistics["ours"] = table_statistics()
         job = step("job", str(csv_path))
-        step("restore", str(shape["next_capture"]), str(shape["next_session"]))
-    write_results(shape, floor, job, size_mb)
+        step(*restore)
+    before["stats"] = statistics
+    write_results(shape, floor, before, job, size_mb)
 
 
-def write_results(shape: dict, floor: dict, job: dict, size_mb: float) -> None:
+def table_statistics() -> str:
+    """What PostgreSQL knew of the captures table as a job began, in words."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_live_tup, n_dead_tup, greatest(last_analyze, last_autoanalyze) "
+            "FROM pg_stat_user_tables WHERE relname = 'monitoring_sourceimage'"
+        )
+        live, dead, analyzed = cursor.fetchone()
+    connection.close()
+    when = f"last analyzed {analyzed:%H:%M} UTC" if analyzed else "never analyzed"
+    return f"{live:,} live and {dead:,} dead rows, {when}"
+
+
+def unpack(revision: str, tree: Path) -> None:
+    """The project's code as it was at `revision`, in `tree`."""
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+
+
+def write_results(shape: dict, floor: dict, before: dict, job: dict, size_mb: float) -> None:
     stages = job["stages"]
     result = job["result"]
 
@@ -268,18 +305,20 @@ def write_results(shape: dict, floor: dict, job: dict, size_mb: float) -> None:
         ),
         ("refresh", "Refresh counts", 0, "the deployment recounted"),
     ]
+    was = before["stages"]
     table = "\n".join(
         f"| {name} | {stages.get(key, 0):.1f} s | {per_second(count, stages.get(key, 0))} | "
-        f"{what} | {job['peaks'].get(key, '–')} MB |"
+        f"{was.get(key, 0):.1f} s | {what} | {job['peaks'].get(key, '–')} MB |"
         for key, name, count, what in rows
     )
     whole_row = (
         f"| **whole job** | **{job['seconds']:.1f} s** | "
-        f"{per_second(result['rows'], job['seconds'])} | rows | {job['peak_mb']} MB |"
+        f"{per_second(result['rows'], job['seconds'])} | {before['seconds']:.1f} s | rows | "
+        f"{job['peak_mb']} MB |"
     )
     floor_row = (
         f"| floor: raw `COPY` of the same rows | {floor['seconds']:.1f} s | "
-        f"{per_second(result['rows'], floor['seconds'])} | rows, nothing checked, skipped "
+        f"{per_second(result['rows'], floor['seconds'])} | | rows, nothing checked, skipped "
         "or grouped | |"
     )
     section = f"""{START}
@@ -293,10 +332,17 @@ before its first) added to a deployment with {shape["captures"]:,} captures in
 {shape["sessions"]:,} sessions, all grouped, by the Add captures job run in one process as a
 worker runs it, chunks of {os.environ.get("CAPTURE_IMPORT_CHUNK_ROWS", "5000")} rows. It added
 {result["added"]:,} captures ({result["already_there"]:,} already there) and grouped them into
-{result["sessions"]:,} sessions.
+{result["sessions"]:,} sessions. "Before" is the same job in the same run with the code of
+`{BEFORE_REV}`, whose Import looked each chunk's paths up with an `IN` list (a plan that
+depended on the table's statistics) and inserted them with `bulk_create`; ours sends each
+chunk as arrays in one statement that probes the path index once a row (a `LATERAL`
+subquery, a nested loop whatever the statistics say), inserts the missing rows and returns
+only their count and id range. Before each job run the previous run's rows were deleted and
+nothing analyzed the table (when the job before this change began: {before["stats"]["before"]};
+when ours began: {before["stats"]["ours"]}).
 
-| stage | time | per second | of what | peak memory by its end |
-|---|---|---|---|---|
+| stage | time | per second | before | of what | peak memory by its end |
+|---|---|---|---|---|---|
 {table}
 {whole_row}
 {floor_row}
