@@ -60,9 +60,10 @@ def gap_runs(captures: QuerySet[SourceImage], gap_seconds: int) -> list[tuple[in
     for each, its first and last timestamp in microseconds since 1970, its captures, and
     how many of its timestamps several captures share.
 
-    The database walks the captures in timestamp order and returns only the runs. Peers
-    (captures sharing a timestamp) always fall in the same run, as the running count of
-    gaps takes them all in. PostgreSQL compares timestamps as they are (turning each into
+    The database walks the distinct timestamps in order (captures sharing one are counted
+    together first, so they always fall in the same run) and returns only the runs. Over
+    distinct values the running count of gaps needs no peer handling: half the time of a
+    walk over every capture. PostgreSQL compares timestamps as they are (turning each into
     a number is numeric arithmetic, slow over every row); SQLite stores them as text, so
     there each becomes whole microseconds first.
     """
@@ -70,23 +71,24 @@ def gap_runs(captures: QuerySet[SourceImage], gap_seconds: int) -> list[tuple[in
     if postgresql:
         dated = captures.values_list("timestamp")
         value, gap = connection.ops.quote_name("timestamp"), gap_seconds
-        apart = "value - previous >= %s * interval '1 second'"
+        apart = "previous <= value - %s * interval '1 second'"
     else:
         dated = captures.annotate(moment=EpochMicroseconds("timestamp")).values_list("moment")
         value, gap, apart = "moment", gap_seconds * MICROSECONDS, "value - previous >= %s"
     sql, params = dated.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT min(value), max(value), count(*), sum(shared) FROM (
-                SELECT value,
-                    CASE WHEN value = following AND (previous IS NULL OR previous <> value)
-                        THEN 1 ELSE 0 END AS shared,
-                    sum(CASE WHEN previous IS NULL OR {apart} THEN 1 ELSE 0 END)
-                        OVER (ORDER BY value) AS run
+            f"""SELECT min(value), max(value), CAST(sum(n) AS BIGINT),
+                sum(CASE WHEN n > 1 THEN 1 ELSE 0 END)
+            FROM (
+                SELECT value, n, sum(CASE WHEN previous IS NULL OR {apart} THEN 1 ELSE 0 END)
+                    OVER (ORDER BY value ROWS UNBOUNDED PRECEDING) AS run
                 FROM (
-                    SELECT {value} AS value, lag({value}) OVER (ORDER BY {value}) AS previous,
-                        lead({value}) OVER (ORDER BY {value}) AS following
-                    FROM ({sql}) AS dated
+                    SELECT value, n, lag(value) OVER (ORDER BY value) AS previous
+                    FROM (
+                        SELECT {value} AS value, count(*) AS n FROM ({sql}) AS dated
+                        GROUP BY {value}
+                    ) AS distinct_values
                 ) AS neighbours
             ) AS runs GROUP BY run ORDER BY run""",
             [gap, *params],
