@@ -107,7 +107,7 @@ def test_a_crash_answers_the_500_page_not_a_traceback(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the database fell over")
 
-    monkeypatch.setattr("views.deployments.page_of", crash)
+    monkeypatch.setattr("views.deployments.sessions_page", crash)
     client.raise_request_exception = False
     client.force_login(manager)
     response = client.get(deployment.get_absolute_url())
@@ -205,7 +205,7 @@ def test_a_refusal_logs_one_line_and_a_crash_its_traceback(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("views.deployments.page_of", crash)
+    monkeypatch.setattr("views.deployments.sessions_page", crash)
     client.raise_request_exception = False
     with caplog.at_level(logging.ERROR, logger="django.request"):
         client.get(deployment.get_absolute_url())

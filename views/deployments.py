@@ -10,10 +10,10 @@ from .access import with_visible_project
 from .capture_upload import AddCapturesForm, add_captures_card, form_context
 from .cards import deployment_card
 from .http import HtmxHttpRequest
-from .pagination import page_of
+from .sessions import sessions_page
 
 # The page's latest sessions, fewer than a list page's 50: each row formats two dates and
-# a duration, the most costly part of the page (the Sessions tab lists 50 a page).
+# a duration, once the most costly part of the page (the Sessions tab lists 50 a page).
 SESSIONS_PER_PAGE = 25
 
 
@@ -41,8 +41,8 @@ def render_deployment_page(
         "card": deployment_card(deployment, viewer),
         "import_card": add_captures_card(deployment, viewer),
         "can_act": viewer.can_act,
-        "sessions": page_of(
-            request, deployment.events.order_by("-start", "-pk"), per_page=SESSIONS_PER_PAGE
+        "sessions": sessions_page(
+            request, project, deployment.events.order_by("-start", "-pk"), SESSIONS_PER_PAGE
         ),
         **(form_context(deployment, add_form) if viewer.can_act else {}),
     }

@@ -1,16 +1,21 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from django.db.models import F
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from monitoring.models import Event, Project
+from monitoring.models import Deployment, Event, Project
 from monitoring.occurrence_counts import occurrence_list_counts
 from monitoring.ungrouped import no_session_banner
 
 from .access import with_visible_project
+from .display import DateTexts, id_urls, two_decimals
 from .filters import NO_SESSION, OccurrenceFilterForm
 from .http import HtmxHttpRequest
-from .pagination import page_of
+from .pagination import page_of, with_rows
 
 # Each option's date costs as much to format as a table row: 50, like a page of rows.
 SESSION_CHOICES = 50
@@ -22,6 +27,28 @@ ROW_NAMES = {
     "deployment_name": F("deployment__name"),
     "session_start": F("event__start"),
 }
+
+
+@dataclass(slots=True)
+class SessionOption:
+    """An option of the session select."""
+
+    value: str
+    label: str
+    selected: bool
+
+
+@dataclass(slots=True)
+class OccurrenceRow:
+    """A row of the list, as shown; None where the row says there is none."""
+
+    number: str
+    taxon: str | None
+    score: str | None
+    deployment_name: str
+    deployment_url: str
+    session_url: str | None
+    session_start: str | None
 
 
 @require_GET
@@ -41,13 +68,8 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     if taxon := filters.get("taxon"):
         occurrences = occurrences.filter(determination=taxon)
 
-    # Listing every session of a big project would make a huge select: offer the latest
-    # of the chosen deployment, and always the chosen session itself.
-    session_choices = (
-        list(deployment.events.order_by("-start", "-pk")[:SESSION_CHOICES]) if deployment else []
-    )
-    if session and session != NO_SESSION and session not in session_choices:
-        session_choices.insert(0, session)
+    dates = DateTexts()
+    session_choices = session_options(deployment, session, dates)
 
     # Read once: the deployment select, the stored counts and the banner's names.
     deployments = list(project.deployments.defer("capture_nights"))
@@ -70,10 +92,53 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "deployments": deployments,
         "session_choices": session_choices,
         "taxa": form.fields["taxon"].queryset,  # read once, by the form
-        "occurrences": page_of(
-            request, occurrences.values(*ROW_FIELDS, **ROW_NAMES), count=counts.total
+        "occurrences": with_rows(
+            page_of(request, occurrences.values(*ROW_FIELDS, **ROW_NAMES), count=counts.total),
+            lambda values: occurrence_rows(values, project, dates),
         ),
         "session_choices_cut": len(session_choices) >= SESSION_CHOICES,
         "banner": no_session_banner(covered, counts),
     }
     return render(request, "occurrence_list.html", context)
+
+
+def session_options(
+    deployment: Deployment | None, session: Event | str | None, dates: DateTexts
+) -> list[SessionOption]:
+    """The session select's options past "All" and "No session". Listing every session of
+    a big project would make a huge select: the latest of the chosen deployment, and
+    always the chosen session itself."""
+    latest = (
+        deployment.events.order_by("-start", "-pk").values_list("pk", "start")[:SESSION_CHOICES]
+        if deployment
+        else []
+    )
+    chosen = session.pk if isinstance(session, Event) else None
+    options = [
+        SessionOption(str(pk), dates.weekday_day_time(start), pk == chosen) for pk, start in latest
+    ]
+    if chosen is not None and not any(option.selected for option in options):
+        options.insert(0, SessionOption(str(chosen), dates.weekday_day_time(session.start), True))
+    return options
+
+
+def occurrence_rows(
+    values: Sequence[dict[str, Any]], project: Project, dates: DateTexts
+) -> list[OccurrenceRow]:
+    """A page's rows from its values (ROW_FIELDS and ROW_NAMES)."""
+    deployment_url = id_urls("deployment-detail", project.pk)
+    session_url = id_urls("session-detail", project.pk)
+    return [
+        OccurrenceRow(
+            number=str(row["pk"]),
+            taxon=row["taxon"] if row["determination_id"] else None,
+            score=None
+            if row["determination_score"] is None
+            else two_decimals(row["determination_score"]),
+            deployment_name=row["deployment_name"],
+            deployment_url=deployment_url(row["deployment_id"]),
+            session_url=session_url(row["event_id"]) if row["event_id"] else None,
+            session_start=dates.weekday_day_time(row["session_start"]) if row["event_id"] else None,
+        )
+        for row in values
+    ]

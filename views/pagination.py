@@ -1,4 +1,6 @@
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -35,3 +37,10 @@ def page_of(
     else:
         paginator = KnownCountPaginator(items, per_page, count)
     return paginator.get_page(request.GET.get("page"))
+
+
+def with_rows(page: Page, rows: Callable[[Sequence[Any]], list[Any]]) -> Page:
+    """`page` with its items turned into `rows(items)`: what the template shows of each,
+    worked out once per row (views.display) instead of by filters cell by cell."""
+    page.object_list = rows(page.object_list)
+    return page
