@@ -1,6 +1,5 @@
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import F
 from django.http import HttpResponse
@@ -29,8 +28,7 @@ ROW_NAMES = {
 }
 
 
-@dataclass(slots=True)
-class SessionOption:
+class SessionOption(TypedDict):
     """An option of the session select."""
 
     value: str
@@ -38,9 +36,10 @@ class SessionOption:
     selected: bool
 
 
-@dataclass(slots=True)
-class OccurrenceRow:
-    """A row of the list, as shown; None where the row says there is none."""
+class OccurrenceRow(TypedDict):
+    """A row of the list, as shown; None where the row says there is none. A dict, not an
+    object: the template finds a key at its first try, an attribute only after a failed
+    key lookup."""
 
     number: str
     taxon: str | None
@@ -115,10 +114,12 @@ def session_options(
     )
     chosen = session.pk if isinstance(session, Event) else None
     options = [
-        SessionOption(str(pk), dates.weekday_day_time(start), pk == chosen) for pk, start in latest
+        SessionOption(value=str(pk), label=dates.weekday_day_time(start), selected=pk == chosen)
+        for pk, start in latest
     ]
-    if chosen is not None and not any(option.selected for option in options):
-        options.insert(0, SessionOption(str(chosen), dates.weekday_day_time(session.start), True))
+    if chosen is not None and not any(option["selected"] for option in options):
+        label = dates.weekday_day_time(session.start)
+        options.insert(0, SessionOption(value=str(chosen), label=label, selected=True))
     return options
 
 

@@ -1,6 +1,5 @@
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.paginator import Page
 from django.db.models import F, QuerySet
@@ -22,9 +21,8 @@ FIRST_CAPTURES = 50
 ROW_FIELDS = ("pk", "start", "end", "captures_count", "occurrences_count")
 
 
-@dataclass(slots=True)
-class SessionRow:
-    """A row of the sessions table, as shown."""
+class SessionRow(TypedDict):
+    """A row of the sessions table, as shown (a dict, like views.occurrences.OccurrenceRow)."""
 
     url: str
     start_iso: str
@@ -34,8 +32,8 @@ class SessionRow:
     duration: str
     captures: str
     occurrences: str
-    deployment_name: str | None = None  # on a list of several deployments' sessions
-    deployment_url: str | None = None
+    deployment_name: str | None  # on a list of several deployments' sessions
+    deployment_url: str | None
 
 
 @require_GET
