@@ -152,6 +152,9 @@ class TestIncrementalIsFull(HypothesisTestCase):
             for capture in captures[first : first + rng.randint(1, 3)]:
                 Detection.objects.create(source_image=capture, occurrence=occurrence)
         Occurrence.objects.create(project=project, deployment=deployment)
+        # Detections no occurrence holds yet still count in their sessions.
+        for capture in captures[::4]:
+            Detection.objects.create(source_image=capture)
         assert regroup_deployment(deployment).mode == RegroupMode.FULL
 
         for changes in rounds:

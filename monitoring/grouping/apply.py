@@ -17,7 +17,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
-from ..models import Deployment, Event, Occurrence, SourceImage
+from ..models import Deployment, Event, Occurrence, SourceImage, save_session_counts
 from .plan import Plan, in_windows, sessioned_undated_captures
 from .relink import relink_occurrences
 from .rules import RULES_VERSION, DrawnSession
@@ -121,6 +121,8 @@ class _Writer:
         # occurrences to relink have a detection.
         self.moved_into: set[int] = set()
         self.taken_out: list[int] = []
+        # Sessions this regroup made: all they hold, it moved or relinked into them.
+        self.created: set[int] = set()
 
     def run(self, report: ProgressCallback, should_stop: StopCheck) -> None:
         plan, summary = self.plan, self.summary
@@ -185,6 +187,7 @@ class _Writer:
             for session, event in zip(new_sessions, created, strict=True):
                 session.event_id = event.pk
             summary.sessions_created += len(created)
+            self.created.update(event.pk for event in created)
 
             moving = [session for session in chunk if session.captures_to_write]
             written = move_captures(
@@ -220,10 +223,9 @@ class _Writer:
         # lost captures to a bad sync, and no drawn session shares any of its captures.
         sessions = Event.objects.filter(deployment=deployment)
         with regroup_transaction():
-            summary.occurrences_relinked, relinked_sessions = relink_occurrences(
-                deployment, None if full else moved
-            )
-            self.touched_sessions |= relinked_sessions
+            relinked = relink_occurrences(deployment, None if full else moved)
+            summary.occurrences_relinked = relinked.occurrences
+            self.touched_sessions |= relinked.sessions
             if not full:
                 sessions = sessions.filter(pk__in=self.touched_sessions | self.plan.in_windows)
             empty = sessions.filter(
@@ -232,7 +234,10 @@ class _Writer:
             )
             deleted = set(empty.values_list("pk", flat=True))
             Event.objects.filter(pk__in=deleted).delete()
-            sessions.exclude(pk__in=deleted).update_calculated_fields()
+            # The sessions it made are counted from what it moved; the others recounted.
+            counted = relinked.counts_of_new_sessions(self.created - deleted)
+            sessions.exclude(pk__in=deleted | counted.keys()).update_calculated_fields()
+            save_session_counts(counted)
             deployment.update_calculated_fields(save=True, from_sessions=not full)
             if not summary.stopped:
                 self._save_drawn_settings(summary.gap_seconds, RULES_VERSION)

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Func, Model, QuerySet
 
-from ..models import Detection, Occurrence, SourceImage
+from ..models import SourceImage
 from .rules import MICROSECONDS, to_epoch_microseconds
 
 # Rows fetched per round trip when streaming a deployment's captures or occurrences.
@@ -155,67 +155,6 @@ def set_sessions(model: type[Model], moves: Mapping[int | None, list[int]]) -> i
                 )
                 updated += cursor.rowcount
     return updated
-
-
-def relink_in_one_statement(
-    deployment_id: int, moved: QuerySet[SourceImage] | None
-) -> tuple[int, set[int]]:
-    """PostgreSQL: relink_occurrences in one statement, which returns how many occurrences
-    it moved per (old session, new session).
-
-    It gathers the detections of the occurrences to look at with their capture's session
-    and timestamp, takes each occurrence's earliest and writes only the occurrences whose
-    session differs. After a change, those detections are mostly on the moved captures,
-    read once for both; the few others are looked up one by one (LIMIT 1 keeps the planner
-    from hashing the whole capture table for them). Reading them into Python and sending
-    their ids back took longer than the writes.
-    """
-    quote = connection.ops.quote_name
-    occurrence, detection, capture = (
-        quote(model._meta.db_table) for model in (Occurrence, Detection, SourceImage)
-    )
-    if moved is None:
-        detections_sql = f"""
-            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
-            FROM {detection} d JOIN {capture} c ON c.id = d.source_image_id
-            WHERE d.occurrence_id IN (SELECT id FROM {occurrence} WHERE deployment_id = %s)"""
-        params = [deployment_id]
-    else:
-        # No ordering: the model's would sort (and join) every moved capture.
-        moved_sql, params = (
-            moved.order_by().values("pk", "event_id", "timestamp").query.sql_with_params()
-        )
-        detections_sql = f"""
-            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
-            FROM {detection} d JOIN ({moved_sql}) c (id, event_id, timestamp)
-                ON c.id = d.source_image_id
-            WHERE d.occurrence_id IS NOT NULL),
-        elsewhere AS (
-            SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
-            FROM {detection} d CROSS JOIN LATERAL (
-                SELECT event_id, timestamp FROM {capture} WHERE id = d.source_image_id LIMIT 1
-            ) c
-            WHERE d.occurrence_id IN (SELECT occurrence_id FROM on_moved)
-                AND d.id NOT IN (SELECT id FROM on_moved)),
-        detections AS (SELECT * FROM on_moved UNION ALL SELECT * FROM elsewhere"""
-    first = "on_moved" if moved is not None else "detections"
-    sql = f"""
-        WITH {first} AS MATERIALIZED ({detections_sql}),
-        wanted AS (
-            SELECT DISTINCT ON (occurrence_id) occurrence_id AS id, event_id FROM detections
-            ORDER BY occurrence_id, timestamp ASC NULLS LAST, id),
-        changed AS MATERIALIZED (
-            SELECT o.id, o.event_id AS old, w.event_id AS new
-            FROM {occurrence} o JOIN wanted w ON w.id = o.id
-            WHERE o.deployment_id = %s AND o.event_id IS DISTINCT FROM w.event_id),
-        written AS (UPDATE {occurrence} o SET event_id = c.new FROM changed c WHERE o.id = c.id)
-        SELECT old, new, count(*) FROM changed GROUP BY old, new
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, deployment_id])
-        rows = cursor.fetchall()
-    sessions = {event_id for old, new, _ in rows for event_id in (old, new) if event_id}
-    return sum(count for _, _, count in rows), sessions
 
 
 @contextmanager
