@@ -16,6 +16,8 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from monitoring.grouping import regroup_deployment
 from monitoring.grouping.plan import Window, read_plan
+from monitoring.grouping.rules import to_epoch_microseconds
+from monitoring.grouping.sql import gap_runs
 from monitoring.locks import DeploymentBusy, deployment_lock
 from monitoring.models import (
     Deployment,
@@ -92,6 +94,35 @@ class TestRulesProperty(HypothesisTestCase):
             assert event.end == members.last().timestamp
 
         assert regroup_deployment(deployment).wrote_nothing
+
+
+class TestGapRunsProperty(HypothesisTestCase):
+    """The database's runs of captures between gaps, which an incremental regroup draws
+    its new sessions from, against the same runs found in Python."""
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(timestamps=capture_timestamps(START, GAP))
+    def test_runs_between_gaps_with_their_counts_and_shared_timestamps(self, timestamps):
+        project = Project.objects.create(name="P", session_time_gap_seconds=GAP)
+        deployment = Deployment.objects.create(project=project, name="D")
+        add_captures(deployment, timestamps)
+        runs: list[list[datetime]] = []
+        for moment in sorted(t for t in timestamps if t is not None):
+            if runs and moment - runs[-1][-1] < timedelta(seconds=GAP):
+                runs[-1].append(moment)
+            else:
+                runs.append([moment])
+        expected = [
+            (
+                to_epoch_microseconds(run[0]),
+                to_epoch_microseconds(run[-1]),
+                len(run),
+                sum(run.count(moment) > 1 for moment in set(run)),
+            )
+            for run in runs
+        ]
+        dated = SourceImage.objects.filter(deployment=deployment, timestamp__isnull=False)
+        assert gap_runs(dated, GAP) == expected
 
 
 @pytest.fixture

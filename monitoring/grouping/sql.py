@@ -60,46 +60,60 @@ def gap_runs(captures: QuerySet[SourceImage], gap_seconds: int) -> list[tuple[in
     for each, its first and last timestamp in microseconds since 1970, its captures, and
     how many of its timestamps several captures share.
 
-    The database walks the distinct timestamps in order (captures sharing one are counted
-    together first, so they always fall in the same run) and returns only the runs. Over
-    distinct values the running count of gaps needs no peer handling: half the time of a
-    walk over every capture. PostgreSQL compares timestamps as they are (turning each into
-    a number is numeric arithmetic, slow over every row); SQLite stores them as text, so
-    there each becomes whole microseconds first.
+    The database walks the distinct timestamps in order once (captures sharing one are
+    counted together first, so they always fall in the same run), keeping running totals
+    of captures and shared timestamps, and returns only the timestamps where a run starts
+    or ends; a run's numbers are the differences of the totals between its two ends.
+    PostgreSQL compares timestamps as they are (turning each into a number is numeric
+    arithmetic, slow over every row); SQLite stores them as text, so there each becomes
+    whole microseconds first.
     """
     postgresql = connection.vendor == "postgresql"
     if postgresql:
         dated = captures.values_list("timestamp")
         value, gap = connection.ops.quote_name("timestamp"), gap_seconds
-        apart = "previous <= value - %s * interval '1 second'"
+
+        def apart(earlier: str, later: str) -> str:
+            return f"{earlier} <= {later} - %s * interval '1 second'"
+
     else:
         dated = captures.annotate(moment=EpochMicroseconds("timestamp")).values_list("moment")
-        value, gap, apart = "moment", gap_seconds * MICROSECONDS, "value - previous >= %s"
+        value, gap = "moment", gap_seconds * MICROSECONDS
+
+        def apart(earlier: str, later: str) -> str:
+            return f"{later} - {earlier} >= %s"
+
     sql, params = dated.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT min(value), max(value), CAST(sum(n) AS BIGINT),
-                sum(CASE WHEN n > 1 THEN 1 ELSE 0 END)
-            FROM (
-                SELECT value, n, sum(CASE WHEN previous IS NULL OR {apart} THEN 1 ELSE 0 END)
-                    OVER (ORDER BY value ROWS UNBOUNDED PRECEDING) AS run
+            f"""SELECT value, n, through_n, through_shared, starts, ends FROM (
+                SELECT value, n, through_n, through_shared,
+                    previous IS NULL OR {apart("previous", "value")} AS starts,
+                    following IS NULL OR {apart("value", "following")} AS ends
                 FROM (
-                    SELECT value, n, lag(value) OVER (ORDER BY value) AS previous
+                    SELECT value, n, lag(value) OVER w AS previous,
+                        lead(value) OVER w AS following,
+                        CAST(sum(n) OVER w AS BIGINT) AS through_n,
+                        sum(CASE WHEN n > 1 THEN 1 ELSE 0 END) OVER w AS through_shared
                     FROM (
                         SELECT {value} AS value, count(*) AS n FROM ({sql}) AS dated
                         GROUP BY {value}
                     ) AS distinct_values
+                    WINDOW w AS (ORDER BY value ROWS UNBOUNDED PRECEDING)
                 ) AS neighbours
-            ) AS runs GROUP BY run ORDER BY run""",
-            [gap, *params],
+            ) AS edges WHERE starts OR ends ORDER BY value""",
+            [gap, gap, *params],
         )
-        rows = cursor.fetchall()
-    if postgresql:
-        return [
-            (to_epoch_microseconds(first), to_epoch_microseconds(last), count, shared)
-            for first, last, count, shared in rows
-        ]
-    return rows
+        edges = cursor.fetchall()
+    runs = []
+    for moment, n, through_n, through_shared, starts, ends in edges:
+        if postgresql:
+            moment = to_epoch_microseconds(moment)
+        if starts:
+            first, before_n, before_shared = moment, through_n - n, through_shared - (n > 1)
+        if ends:
+            runs.append((first, moment, through_n - before_n, through_shared - before_shared))
+    return runs
 
 
 def move_captures(deployment_id: int, sessions: Iterable[tuple[int, datetime, datetime]]) -> int:
