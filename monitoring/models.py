@@ -391,25 +391,40 @@ def save_session_counts(counts: Mapping[int, SessionCounts]) -> int:
 
 
 def _save_fields(objects: list[models.Model], names: list[str]) -> int:
-    """Write these fields of each object: one UPDATE per object, all sent at once.
+    """Write these fields of each object.
 
-    Django's bulk_update builds one CASE per object and field, which took longer to build
-    than the database took to run it (0.6 s for a regroup's 344 sessions).
+    On PostgreSQL, one UPDATE joining the rows sent as one array per column; elsewhere one
+    UPDATE per object, all sent at once. Django's bulk_update builds one CASE per object
+    and field, which took longer to build than the database took to run it (0.6 s for a
+    regroup's 344 sessions).
     """
     if not objects:
         return 0
     meta = objects[0]._meta
     fields = [meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
     rows = [
         [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields]
         + [obj.pk]
         for obj in objects
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":
+            columns = [*fields, meta.pk]
+            arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
+            names_sql = ", ".join(f"c{index}" for index in range(len(columns)))
+            assignments = ", ".join(
+                f"{quote(field.column)} = v.c{index}" for index, field in enumerate(fields)
+            )
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v ({names_sql}) "
+                f"WHERE {table}.{pk} = v.c{len(fields)}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", rows)
     return len(objects)
 
 
