@@ -474,15 +474,17 @@ Ratios: ours / floor = **{ours / floor:.2f}x** (before this change:
 {seconds("before") / floor:.2f}x); ours / the issue's floor = **{ours / floor_captures:.2f}x**;
 baseline / ours = **{seconds("baseline") / ours:.1f}x**. Round by round, ours / floor ran from
 {by_round["floor"][0]:.2f}x to {by_round["floor"][-1]:.2f}x and ours / the issue's floor from
-{by_round["floor_captures"][0]:.2f}x to {by_round["floor_captures"][-1]:.2f}x: the machine's two
-cores were shared with other people's work throughout (load average {load[0]:.1f} before the
-rounds, {load[1]:.1f} after), which is why rounds differ and why each compares its steps
-side by side, one after another.
+{by_round["floor_captures"][0]:.2f}x to {by_round["floor_captures"][-1]:.2f}x. The machine's two
+cores may be shared with other work (load average {load[0]:.1f} before the rounds,
+{load[1]:.1f} after), which is why rounds differ and why each compares its steps side by
+side, one after another.
 
 Where the time goes (medians): reading and drawing; moving captures (the chunks' UPDATEs and
-their commits, with the foreign-key checks); relinking occurrences; the rest of the finish
-(deleting empty sessions, refreshing the sessions' and the deployment's counts, recording
-the settings); and what is left (the lock, planning in memory, progress).
+their commits, with the foreign-key checks); relinking occurrences (the same statement
+counts what moved into each session); the rest of the finish (deleting empty sessions,
+writing the counts of the sessions it made, recounting the other sessions it touched and
+the deployment, recording the settings); and what is left (the lock, planning in memory,
+progress).
 
 | regroup | read | move | relink | finish | rest | total |
 |---|---|---|---|---|---|---|
