@@ -12,19 +12,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, QuerySet
 
-from monitoring.models import Event, Occurrence, Project, Taxon
+from monitoring.models import Deployment, Event, Occurrence, Project, Taxon
 
 NO_SESSION = "none"
-
-
-class DeploymentFilterForm(forms.Form):
-    # Error messages stay unused: the templates word the notice for each field.
-    deployment = forms.ModelChoiceField(queryset=None, required=False)
-
-    def __init__(self, data: Any, *, project: Project) -> None:
-        super().__init__(data)
-        self.project = project
-        self.fields["deployment"].queryset = project.deployments.defer("capture_nights")
 
 
 class ChoiceFromRows(forms.ModelChoiceField):
@@ -42,6 +32,22 @@ class ChoiceFromRows(forms.ModelChoiceField):
             if row.pk == pk:
                 return row
         raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+
+
+class DeploymentFilterForm(forms.Form):
+    # Error messages stay unused: the templates word the notice for each field.
+    deployment = ChoiceFromRows(queryset=None, required=False)
+
+    def __init__(self, data: Any, *, project: Project) -> None:
+        super().__init__(data)
+        self.project = project
+        self.fields["deployment"].queryset = project.deployments.defer("capture_nights")
+
+    @property
+    def deployments(self) -> list[Deployment]:
+        """The project's deployments, the select's options: read once, for the filter's
+        check and the page alike."""
+        return list(self.fields["deployment"].queryset)
 
 
 class OccurrenceFilterForm(DeploymentFilterForm):

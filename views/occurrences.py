@@ -70,8 +70,8 @@ def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     dates = DateTexts()
     session_choices = session_options(deployment, session, dates)
 
-    # Read once: the deployment select, the stored counts and the banner's names.
-    deployments = list(project.deployments.defer("capture_nights"))
+    # Read once, by the form: the deployment select, the stored counts and the banner's names.
+    deployments = form.deployments
     covered = [d for d in deployments if d == deployment] if deployment else deployments
     counts = occurrence_list_counts(
         occurrences,

@@ -48,7 +48,7 @@ def session_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
         "project": project,
         "form": form,
         "deployment": deployment,
-        "deployments": project.deployments.all(),
+        "deployments": form.deployments,  # read once, by the form
         "sessions": sessions_page(request, project, sessions, with_deployment=True),
     }
     return render(request, "session_list.html", context)
