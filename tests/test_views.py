@@ -239,6 +239,23 @@ def test_deployment_page_has_the_project_tabs_with_deployments_current(
     assert 'aria-current="page"' not in tabs
 
 
+@pytest.mark.parametrize("who", ["manager", "member"])
+def test_project_pages_read_the_users_role_with_the_project(
+    client, request, who, project, deployment
+):
+    client.force_login(request.getfixturevalue(who))
+    pages = [deployment.get_absolute_url(), occurrence_list_url(project)]
+    for url in pages:
+        client.get(url)  # the session and user lookups warmed alike
+        with CaptureQueriesContext(connection) as queries:
+            text = client.get(url).text
+
+        # No query of its own: the role came with the project, yet the tabs know it.
+        own = 'SELECT "monitoring_projectmembership".'
+        assert not [q for q in queries if q["sql"].startswith(own)]
+        assert (">Settings</a>" in text) == (who == "manager")
+
+
 def test_job_list_names_type_and_target_once_each(client, member, project, deployment):
     job = make_job(deployment)
     client.force_login(member)

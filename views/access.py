@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 
 from monitoring.models import Project
-from monitoring.permissions import can_manage, visible_projects
+from monitoring.permissions import can_manage, visible_project
 
 from .http import HtmxHttpRequest
 
@@ -33,7 +33,7 @@ def with_visible_project(view: ProjectView) -> ProjectView:
     def wrapper(request: HtmxHttpRequest, project_id: int, **kwargs: object) -> HttpResponse:
         if request.method == "POST" and not request.user.is_authenticated:
             return redirect_to_sign_in(request)
-        project = visible_projects(request.user).filter(pk=project_id).first()
+        project = visible_project(request.user, project_id)
         if project is None:
             if not request.user.is_authenticated:
                 return redirect_to_sign_in(request)
