@@ -68,10 +68,9 @@ def relink_occurrences(
 
     On PostgreSQL, one statement finds and writes them (reading them into Python and
     sending their ids back took twice as long as writing them), and counts what moved into
-    each session as it reads the moved captures. Elsewhere, each
-    occurrence's wanted session is read once (one correlated lookup per occurrence, by
-    index) and only the occurrences whose session differs are written, grouped by their
-    new session.
+    each session. Elsewhere, each occurrence's wanted session is read once (one correlated
+    lookup per occurrence, by index) and only the occurrences whose session differs are
+    written, grouped by their new session.
     """
     if connection.vendor == "postgresql":
         return _relink_in_one_statement(deployment.pk, moved)
@@ -113,9 +112,9 @@ def _relink_in_one_statement(deployment_id: int, moved: QuerySet[SourceImage] | 
     It gathers the detections of the occurrences to look at with their capture's session
     and timestamp, takes each occurrence's earliest and writes only the occurrences whose
     session differs. After a change, those detections are mostly on the moved captures,
-    read once for both the relink and the counts; the few others are looked up one by one
-    (LIMIT 1 keeps the planner from hashing the whole capture table for them). Reading them
-    into Python and sending their ids back took longer than the writes.
+    whose detections the counts reuse; the few others are looked up one by one (LIMIT 1
+    keeps the planner from hashing the whole capture table for them). Reading them into
+    Python and sending their ids back took longer than the writes.
     """
     quote = connection.ops.quote_name
     occurrence, detection, capture = (
