@@ -112,6 +112,10 @@ class StripBar(TypedDict):
     nights: str  # "4 Jun 2024", or "4 Jun 2024 – 7 Jun 2024" for a bar of several nights
     captures: int
     ungrouped: int
+    # The two numbers as the table writes them (1,234), like the label: formatted here once
+    # rather than by a filter per cell of a table of up to 90 rows.
+    captures_text: str
+    ungrouped_text: str
 
 
 class StripTick(TypedDict):
@@ -162,6 +166,7 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
         nights = first if first == last else f"{first} – {last}"
         ungrouped = _height(bar["ungrouped"], peak)
         grouped = min(_height(bar["grouped"], peak), round(100 - ungrouped, 2))
+        captures = bar["grouped"] + bar["ungrouped"]
         layout.append(
             StripBar(
                 x=x + 0.1,
@@ -171,8 +176,10 @@ def strip_layout(bars: list[NightBar]) -> list[StripBar]:
                 ungrouped_height=ungrouped,
                 label=f"{nights}: {bar['grouped']:,} grouped, {bar['ungrouped']:,} not grouped",
                 nights=nights,
-                captures=bar["grouped"] + bar["ungrouped"],
+                captures=captures,
                 ungrouped=bar["ungrouped"],
+                captures_text=f"{captures:,}",
+                ungrouped_text=f"{bar['ungrouped']:,}",
             )
         )
     return layout

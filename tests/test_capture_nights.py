@@ -101,6 +101,10 @@ def test_the_table_lists_the_nights_with_ungrouped_captures_and_their_numbers():
         ("2 Jun 2024", 2_234, 1_234),
         ("3 Jun 2024", 1, 1),
     ]
+    assert [(row["captures_text"], row["ungrouped_text"]) for row in strip.ungrouped_bars] == [
+        ("2,234", "1,234"),
+        ("1", "1"),
+    ]
     assert strip.nights_per_bar == 1
 
 
