@@ -53,6 +53,23 @@ def test_a_missing_page_is_a_404_in_the_site_layout(client: Client, manager) -> 
     assert BACK_TO_PROJECTS in response.text
 
 
+def test_pages_answer_head_requests_as_uptime_checks_send_them(
+    client: Client, member, deployment: Deployment
+) -> None:
+    client.force_login(member)
+    for url in (
+        reverse("project-list"),
+        reverse("project-detail", args=[deployment.project_id]),
+        deployment.get_absolute_url(),
+        reverse("occurrence-list", args=[deployment.project_id]),
+    ):
+        response = client.head(url)
+
+        assert response.status_code == 200, url
+        assert response.content == b""
+    assert client.post(reverse("project-list")).status_code == 405
+
+
 def test_a_member_refused_an_action_is_told_a_project_manager_can_do_it(
     client: Client, member, deployment
 ) -> None:

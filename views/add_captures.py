@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import reswap, retarget
 
@@ -122,7 +122,7 @@ def _form_errors(
     return render_deployment_page(request, project, deployment, add_form=form, status=400)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def add_captures_progress(

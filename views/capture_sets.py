@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import start
@@ -23,7 +23,7 @@ from .http import HtmxHttpRequest
 from .pagination import page_of
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def capture_set_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     capture_sets = page_of(request, project.capture_sets.all())
@@ -59,7 +59,7 @@ def capture_set_populate(
     return redirect(job)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def capture_set_progress(

@@ -1,6 +1,6 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from monitoring.models import Project
 
@@ -9,7 +9,7 @@ from .http import HtmxHttpRequest
 from .pagination import page_of
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def capture_list(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:
     """A deployment's captures in time order; `?timestamp=none` lists the undated ones."""

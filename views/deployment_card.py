@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import cancel_job, retry_job, start
@@ -38,7 +38,7 @@ from .http import HtmxHttpRequest
 from .projects import render_rollup_row
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def regroup_progress(

@@ -1,7 +1,7 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from monitoring.models import Deployment, Project
 from suggestions.kinds import Viewer
@@ -17,7 +17,7 @@ from .sessions import sessions_page
 SESSIONS_PER_PAGE = 25
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def deployment_detail(
     request: HtmxHttpRequest, project: Project, deployment_id: int

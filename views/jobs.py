@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import cancel_job, retry_job
@@ -34,7 +34,7 @@ LOG_LINES = 200
 NO_SCRIPT_REFRESH_SECONDS = 3
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     jobs = page_of(request, _jobs_of(project))
@@ -42,7 +42,7 @@ def job_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     return render(request, "job_list.html", {"project": project, "jobs": jobs, "rows": rows})
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
@@ -54,7 +54,7 @@ def job_row(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResp
     return render(request, "job_list.html#job-row", {"project": project, "view": present(job)})
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def job_detail(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:
     job = get_object_or_404(_jobs_of(project), pk=job_id)
@@ -63,7 +63,7 @@ def job_detail(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpR
     return render(request, "job_detail.html", context)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def job_live(request: HtmxHttpRequest, project: Project, job_id: int) -> HttpResponse:

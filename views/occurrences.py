@@ -4,7 +4,7 @@ from typing import Any, TypedDict
 from django.db.models import F
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from monitoring.models import Deployment, Event, Project
 from monitoring.occurrence_counts import occurrence_list_counts
@@ -50,7 +50,7 @@ class OccurrenceRow(TypedDict):
     session_start: str | None
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def occurrence_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     form = OccurrenceFilterForm(request.GET, project=project)

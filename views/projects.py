@@ -5,7 +5,7 @@ from django.db.models import Count, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from jobs.actions import start
@@ -23,7 +23,7 @@ from .access import require_manager, with_visible_project
 from .http import HtmxHttpRequest
 
 
-@require_GET
+@require_safe
 def project_list(request: HtmxHttpRequest) -> HttpResponse:
     # Aggregate outside visible_projects(): its membership join would multiply the sums.
     projects = Project.objects.filter(pk__in=visible_projects(request.user).values("pk")).annotate(
@@ -32,7 +32,7 @@ def project_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "project_list.html", {"projects": projects})
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def project_detail(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     gap, unusable_setting = session_gap(project.session_time_gap_seconds)
@@ -87,7 +87,7 @@ def regroup_all(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     return redirect(job)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def regroup_all_progress(request: HtmxHttpRequest, project: Project) -> HttpResponse:
@@ -114,7 +114,7 @@ def regroup_all_progress(request: HtmxHttpRequest, project: Project) -> HttpResp
     return response
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @with_visible_project
 def rollup_row(request: HtmxHttpRequest, project: Project, deployment_id: int) -> HttpResponse:

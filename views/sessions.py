@@ -6,7 +6,7 @@ from django.db.models import F, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.timesince import timesince
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from monitoring.models import Event, Project
 
@@ -36,7 +36,7 @@ class SessionRow(TypedDict):
     deployment_url: str | None
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def session_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     form = DeploymentFilterForm(request.GET, project=project)
@@ -54,7 +54,7 @@ def session_list(request: HtmxHttpRequest, project: Project) -> HttpResponse:
     return render(request, "session_list.html", context)
 
 
-@require_GET
+@require_safe
 @with_visible_project
 def session_detail(request: HtmxHttpRequest, project: Project, session_id: int) -> HttpResponse:
     session = get_object_or_404(project.events.select_related("deployment"), pk=session_id)
