@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -83,7 +82,7 @@ class AddedCaptures(SuggestionKind):
         if not progress or not progress.done or progress.total is None:
             return f"{who} before anything was added. Retry starts it again."
         return (
-            f"{who} at {intcomma(progress.done)} of {intcomma(progress.total)} {progress.unit} "
+            f"{who} at {progress.done_of_total} "
             f"({progress.name.lower()}). What was added stays; Retry goes on from there."
         )
 

@@ -75,7 +75,7 @@ class SessionsOutOfDate(UngroupedCaptures):
         if not progress or not progress.done:
             return f"{who} before it redrew any session."
         return (
-            f"{who} at {intcomma(progress.done)} of {intcomma(progress.total)} {progress.unit}. "
+            f"{who} at {progress.done_of_total}. "
             "Sessions redrawn so far stay; Regroup again to finish."
         )
 

@@ -74,10 +74,7 @@ class UngroupedCaptures(SuggestionKind):
         who = "You cancelled the regroup" if by_viewer else "The regroup was cancelled"
         if not progress or not progress.done:
             return f"{who} before it grouped any captures."
-        return (
-            f"{who} at {intcomma(progress.done)} of {intcomma(progress.total)} {progress.unit}. "
-            "Captures grouped so far stay grouped."
-        )
+        return f"{who} at {progress.done_of_total}. Captures grouped so far stay grouped."
 
     def initial_progress(self, count: int) -> StageView:
         return counting_from_zero(count, "captures")

@@ -221,6 +221,14 @@ def test_job_page_shows_stages_stats_eta_and_log(client, member, running):
     assert "A project manager can cancel this job." in text
 
 
+def test_a_stage_of_one_says_its_unit_in_the_singular(client, member, deployment):
+    job = make_job(deployment, progress=regroup_progress(done=0, total=1))
+    client.force_login(member)
+    text = client.get(job.get_absolute_url()).text
+    assert "0 of 1 capture<" in text
+    assert 'aria-valuetext="0 of 1 capture"' in text
+
+
 def test_job_page_polls_while_active_and_not_once_final(client, member, running, failed):
     client.force_login(member)
     live = tag_of(client.get(running.get_absolute_url()).text, f"job-{running.pk}-live")
