@@ -367,6 +367,20 @@ def test_a_stopped_regroup_leaves_the_settings_off_record_so_the_next_is_full(se
 
 
 @pytest.mark.django_db
+def test_a_regroup_cancelled_before_its_first_chunk_stops_cleanly(grouped):
+    # As when Cancel is clicked while the job reads: nothing has moved when it stops.
+    add_captures(grouped, nights(6, 2))
+
+    stopped = regroup_deployment(grouped, should_stop=lambda: True)
+
+    assert stopped.stopped and stopped.captures_grouped == 0
+    assert stopped.occurrences_relinked == 0
+    grouped.refresh_from_db()
+    assert grouped.source_images_without_event_count == 12
+    assert regroup_deployment(grouped).captures_grouped == 12
+
+
+@pytest.mark.django_db
 def test_a_regroup_that_dies_midway_is_completed_by_a_full_one_with_honest_counts(
     settings, monkeypatch, grouped
 ):

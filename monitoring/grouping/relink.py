@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
@@ -128,10 +129,14 @@ def _relink_in_one_statement(deployment_id: int, moved: QuerySet[SourceImage] | 
         params = [deployment_id]
         moved_counts, counts_params = "", []
     else:
-        # No ordering: the model's would sort (and join) every moved capture.
-        moved_sql, params = (
-            moved.order_by().values("pk", "event_id", "timestamp").query.sql_with_params()
-        )
+        try:
+            # No ordering: the model's would sort (and join) every moved capture.
+            moved_sql, params = (
+                moved.order_by().values("pk", "event_id", "timestamp").query.sql_with_params()
+            )
+        except EmptyResultSet:
+            # A regroup stopped before it moved anything: no occurrence to relink.
+            return Relinked(moved={})
         detections_sql = f"""
             SELECT d.id, d.occurrence_id, c.event_id, c.timestamp
             FROM {detection} d JOIN ({moved_sql}) c (id, event_id, timestamp)
