@@ -13,9 +13,10 @@ from django.template import engines
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.timesince import timesince
 
 from monitoring.capture_nights import NightBar, night_strip
-from views.display import DateTexts, id_urls, two_decimals
+from views.display import DateTexts, DurationTexts, id_urls, two_decimals
 
 
 def moments() -> list[datetime]:
@@ -52,6 +53,23 @@ def test_dates_use_the_active_language():
 def test_naive_dates_are_shown_as_they_are():
     moment = datetime(2024, 6, 4, 21, 30)
     assert DateTexts().weekday_day_time(moment) == "Tue 4 Jun 2024, 21:30"
+
+
+def test_durations_read_as_timesince_writes_them():
+    start = datetime(2024, 1, 30, 21, 4, 59, 999_999, tzinfo=UTC)
+    edges = [timedelta(0), timedelta(seconds=59), timedelta(minutes=1), timedelta(hours=1)]
+    edges += [timedelta(days=days) - timedelta(microseconds=1) for days in (1, 7, 28, 29, 31)]
+    edges += [timedelta(days=days) for days in (1, 7, 27, 28, 29, 31, 400)]
+    edges += [timedelta(minutes=minutes) for minutes in range(0, 60 * 24 * 30, 37)]
+    edges += [timedelta(minutes=-5)]
+    for language in ("en", "de"):
+        with translation.override(language):
+            durations = DurationTexts()
+            for offset in (timedelta(0), timedelta(days=1, hours=2)):
+                first = start + offset
+                for length in edges:
+                    end = first + length
+                    assert durations.between(first, end) == timesince(first, end), length
 
 
 def test_scores_read_as_floatformat_2_writes_them():

@@ -10,12 +10,13 @@ same text, with the lookups made once per page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.timesince import timesince
 
 # Stands for the id in the one reverse() of id_urls: a number no row's id will reach, so
 # it is found only where the id goes.
@@ -56,6 +57,30 @@ class DateTexts:
             f"{local.day} {self._months[local.month]} {local.year:04d}, "
             f"{local.hour:02d}:{local.minute:02d}"
         )
+
+
+# Below this, `timesince` counts no calendar month, so its text depends on the length alone.
+_NO_MONTHS = timedelta(days=28)
+
+
+class DurationTexts:
+    """Lengths as `start|timesince:end` writes them ("7 hours, 55 minutes"), each distinct
+    length written once: a page's sessions mostly share a few, and `timesince` translates
+    and formats its parts on every call."""
+
+    def __init__(self) -> None:
+        self._by_minutes: dict[int, str] = {}
+
+    def between(self, start: datetime, end: datetime) -> str:
+        length = end - start
+        if not timedelta(0) <= length < _NO_MONTHS:
+            return timesince(start, end)
+        # Whole minutes are all the text shows of a length under 28 days.
+        minutes = int(length.total_seconds()) // 60
+        text = self._by_minutes.get(minutes)
+        if text is None:
+            text = self._by_minutes[minutes] = timesince(start, end)
+        return text
 
 
 def two_decimals(number: float) -> str:

@@ -5,13 +5,12 @@ from django.core.paginator import Page
 from django.db.models import F, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.timesince import timesince
 from django.views.decorators.http import require_safe
 
 from monitoring.models import Event, Project
 
 from .access import with_visible_project
-from .display import DateTexts, id_urls
+from .display import DateTexts, DurationTexts, id_urls
 from .filters import DeploymentFilterForm
 from .http import HtmxHttpRequest
 from .pagination import PER_PAGE, page_of, with_rows
@@ -84,7 +83,7 @@ def sessions_page(
 def session_rows(values: Sequence[dict[str, Any]], project: Project) -> list[SessionRow]:
     session_url = id_urls("session-detail", project.pk)
     deployment_url = id_urls("deployment-detail", project.pk)
-    dates = DateTexts()
+    dates, durations = DateTexts(), DurationTexts()
     return [
         SessionRow(
             url=session_url(row["pk"]),
@@ -93,7 +92,7 @@ def session_rows(values: Sequence[dict[str, Any]], project: Project) -> list[Ses
             start=dates.weekday_day_time(row["start"]),
             end_iso=row["end"].isoformat(),
             end=dates.day_time(row["end"]),
-            duration=timesince(row["start"], row["end"]),
+            duration=durations.between(row["start"], row["end"]),
             captures=f"{row['captures_count']:,}",
             occurrences=f"{row['occurrences_count']:,}",
             deployment_name=row.get("deployment_name"),
