@@ -14,7 +14,7 @@ bench/results.md with a description of the machine. Then runs the click-to-done 
 Add captures one (bench/add_captures.py), each in its own process, each rewriting only its
 own section of the results.
 
-    BENCH_DATABASE_URL=postgres://... BENCH_CAPTURES=660000 BENCH_ROUNDS=3 python bench/run.py
+    BENCH_DATABASE_URL=postgres://... BENCH_CAPTURES=660000 BENCH_ROUNDS=5 python bench/run.py
     python bench/run.py --only polling     # or: make bench BENCH_ONLY=polling
 """
 
@@ -40,7 +40,9 @@ DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ungrouped_captures_bench"
 )
 CAPTURES = int(os.environ.get("BENCH_CAPTURES", "660000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# Five rounds: on shared cores a single round of the regroup swung from 0.84x to 1.42x
+# its floor, and three left the median at the mercy of one slow round.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 # The same deployment with a longer history: LONG_COPIES more copies of it before it.
 LONG_DATABASE_URL = os.environ.get("BENCH_LONG_DATABASE_URL", f"{DATABASE_URL}_long")
 LONG_COPIES = 2
